@@ -1,0 +1,56 @@
+# greenlang.launch — developer entry points. Every target does its own set-up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements.stamp
+export PATH := $(abspath $(BIN)):$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+
+.PHONY: setup system-packages venv test lint sanity unit integration molecule rehearsal rehearsal-down build clean
+
+setup: system-packages venv
+
+system-packages:
+	@tools/ensure-system-packages.sh
+
+venv: $(STAMP)
+
+# Re-install only when requirements.txt changes: `make setup` is fast when nothing is missing.
+$(STAMP): requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint --profile production
+
+sanity: setup
+	tools/ansible-test-sanity.sh
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup
+	$(BIN)/pytest tests/integration
+
+test: setup
+	tools/run-tests.sh
+
+rehearsal: setup
+	$(PY) -m rehearsal up
+	$(PY) -m rehearsal status
+
+rehearsal-down:
+	$(PY) -m rehearsal down
+
+build: setup
+	$(BIN)/ansible-galaxy collection build --force
+
+clean:
+	-$(PY) -m rehearsal down
+	rm -rf $(VENV) .rehearsal greenlang-launch-*.tar.gz
