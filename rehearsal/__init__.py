@@ -1,0 +1,1 @@
+"""The local production-like rehearsal stack (not part of the built collection)."""

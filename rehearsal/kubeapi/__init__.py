@@ -1,0 +1,1 @@
+"""A Kubernetes API emulator that kubectl and kubernetes.core use unchanged."""
