@@ -1,0 +1,540 @@
+# -*- coding: utf-8 -*-
+# Copyright: GreenLang platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verified PostgreSQL backups: pg_dump with a streamed checksum, a JSON manifest, verification,
+selection of a backup to restore, retention, and pg_restore into a fresh database.
+
+Plain Python (no Ansible import), so the modules stay thin and the logic is unit-tested directly.
+The pg_dump/pg_restore client binaries do the database work; this module only orchestrates them.
+community.postgresql's ``postgresql_db`` (state=dump/restore) cannot be used for the dump itself: it
+neither checksums while writing nor verifies the archive, and a second pass over the file to hash it
+would cost as much time again as the dump's own write.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+MANIFEST_VERSION = 1
+MANIFEST_SUFFIX = ".manifest.json"
+FORMATS = ("custom", "plain_gz", "directory")
+ARCHIVE_SUFFIX = {"custom": ".dump", "plain_gz": ".sql.gz", "directory": ".dir"}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+CHUNK = 1024 * 1024
+# pg_dump's plain output ends with this line; a gzip file without it was cut short.
+PLAIN_DUMP_TRAILER = b"-- PostgreSQL database dump complete"
+
+
+class BackupError(Exception):
+    """A backup, verification or restore step failed; ``step`` says which one, ``where`` what it touched."""
+
+    def __init__(self, step, message, where=None):
+        self.step = step
+        self.where = where
+        text = "%s failed" % step
+        if where:
+            text += " (%s)" % where
+        super(BackupError, self).__init__("%s: %s" % (text, message))
+
+
+# ---------------------------------------------------------------------------------------------
+# names and time
+# ---------------------------------------------------------------------------------------------
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(ts):
+    return ts.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+
+
+def check_name(param, value):
+    if not value or not NAME_RE.match(value):
+        raise BackupError("validation", "%s=%r must match %s (letters, digits, '.', '-')" % (param, value,
+                                                                                            NAME_RE.pattern))
+    return value
+
+
+def backup_basename(app, environment, started, directory=None):
+    """``<app>_<env>_<UTC timestamp>``; a suffix ``-N`` keeps two backups in one second apart."""
+    base = "%s_%s_%s" % (check_name("app", app), check_name("environment", environment),
+                         started.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    if directory is None:
+        return base
+    name, n = base, 1
+    while any(os.path.lexists(os.path.join(directory, name + s)) for s in list(ARCHIVE_SUFFIX.values()) +
+              [MANIFEST_SUFFIX]):
+        n += 1
+        name = "%s-%d" % (base, n)
+    return name
+
+
+def manifest_path(directory, name):
+    return os.path.join(directory, name + MANIFEST_SUFFIX)
+
+
+# ---------------------------------------------------------------------------------------------
+# checksums
+# ---------------------------------------------------------------------------------------------
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_digest(file_sums):
+    """One checksum for a directory-format archive: sha256 over sorted ``name\\0sha\\n`` lines."""
+    h = hashlib.sha256()
+    for name in sorted(file_sums):
+        h.update(("%s\0%s\n" % (name, file_sums[name])).encode())
+    return h.hexdigest()
+
+
+def checksum_archive(path, fmt):
+    """(sha256, size, per-file sums or None) of an archive as it is on disk now."""
+    if fmt == "directory":
+        sums, size = {}, 0
+        for entry in sorted(os.listdir(path)):
+            full = os.path.join(path, entry)
+            sums[entry] = sha256_file(full)
+            size += os.path.getsize(full)
+        return tree_digest(sums), size, sums
+    return sha256_file(path), os.path.getsize(path), None
+
+
+# ---------------------------------------------------------------------------------------------
+# running the client tools
+# ---------------------------------------------------------------------------------------------
+def libpq_env(conn):
+    """Environment for pg_dump/pg_restore/psql: the password goes here, never on a command line."""
+    env = dict(os.environ)
+    mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD"}
+    for key, var in mapping.items():
+        if conn.get(key) not in (None, ""):
+            env[var] = str(conn[key])
+    env.setdefault("PGCONNECT_TIMEOUT", "10")
+    return env
+
+
+def pg_dump_argv(pg_bin, fmt, database, compress_level, jobs=1, output=None):
+    if fmt not in FORMATS:
+        raise BackupError("validation", "format=%r; allowed: %s" % (fmt, ", ".join(FORMATS)))
+    if not 0 <= int(compress_level) <= 9:
+        raise BackupError("validation", "compress_level=%r; allowed: 0-9" % (compress_level,))
+    argv = [os.path.join(pg_bin, "pg_dump") if pg_bin else "pg_dump", "--no-password", "-d", database,
+            "-Z", str(int(compress_level))]
+    if fmt == "custom":
+        argv += ["-Fc"]
+    elif fmt == "plain_gz":
+        # PostgreSQL 15: plain format with -Z>0 writes the whole script gzip-compressed (the runbook's .sql.gz).
+        argv += ["-Fp"]
+        if int(compress_level) == 0:
+            raise BackupError("validation", "format=plain_gz needs compress_level 1-9")
+    else:
+        argv += ["-Fd", "-j", str(max(1, int(jobs))), "-f", output]
+    return argv
+
+
+def _tool(pg_bin, name):
+    return os.path.join(pg_bin, name) if pg_bin else name
+
+
+def _drain(stream, sink):
+    sink.append(stream.read())
+
+
+def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
+    """Run ``argv``, writing its stdout to ``out_path`` while hashing it. Returns (sha256, size).
+
+    The file is written as ``<out_path>.partial`` and renamed only after the tool succeeded and the
+    data is fsynced, so a failed dump never leaves a file that looks like a backup.
+    """
+    partial = out_path + ".partial"
+    h = hashlib.sha256()
+    size = 0
+    errors = []
+    deadline = time.monotonic() + timeout
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    except OSError as exc:
+        raise BackupError(step, "cannot run %s: %s" % (argv[0], exc))
+    reader = threading.Thread(target=_drain, args=(proc.stderr, errors))
+    reader.daemon = True
+    reader.start()
+    try:
+        try:
+            fh = open(partial, "wb")
+        except OSError as exc:
+            raise BackupError("write", exc.strerror or str(exc), partial)
+        with fh:
+            while True:
+                chunk = proc.stdout.read(CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+                size += len(chunk)
+                try:
+                    fh.write(chunk)
+                except OSError as exc:
+                    raise BackupError("write", exc.strerror or str(exc), partial)
+                if time.monotonic() > deadline:
+                    raise BackupError(step, "timed out after %ss" % timeout)
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                raise BackupError("write", exc.strerror or str(exc), partial)
+        rc = proc.wait(timeout=max(1, deadline - time.monotonic()))
+        reader.join(timeout=10)
+        if rc != 0:
+            raise BackupError(step, "exit code %d: %s" % (rc, _stderr_text(errors)))
+        os.rename(partial, out_path)
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    return h.hexdigest(), size
+
+
+def _stderr_text(errors):
+    text = b"".join(e for e in errors if e).decode("utf-8", "replace").strip()
+    return text[-2000:] or "(no output)"
+
+
+def run_tool(argv, env, timeout, step, stdin=None):
+    """Run a client tool to completion; raise BackupError naming the step on failure. Returns stdout."""
+    try:
+        proc = subprocess.run(argv, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise BackupError(step, "timed out after %ss" % timeout)
+    except OSError as exc:
+        raise BackupError(step, "cannot run %s: %s" % (argv[0], exc))
+    if proc.returncode != 0:
+        raise BackupError(step, "exit code %d: %s" % (proc.returncode, _stderr_text([proc.stderr])))
+    return proc.stdout.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------------
+# preflight, dump, verify
+# ---------------------------------------------------------------------------------------------
+def preflight(directory, required_bytes=0):
+    """The backup directory exists, takes a write, and has ``required_bytes`` free. Returns free bytes."""
+    if not os.path.isdir(directory):
+        raise BackupError("preflight", "backup directory does not exist", directory)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=directory)
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise BackupError("preflight", "backup directory is not writable: %s" % (exc.strerror or exc), directory)
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    if free < required_bytes:
+        raise BackupError("preflight", "backup directory has %d bytes free, %d needed (disk full?)"
+                          % (free, required_bytes), directory)
+    return free
+
+
+def verify_readable(pg_bin, path, fmt, mode="list", env=None, timeout=3600):
+    """Prove the archive can be read back. Returns a sentence saying what was checked.
+
+    ``list`` reads the table of contents (``pg_restore --list``) or, for .sql.gz, decompresses the whole
+    file (gzip CRC) and checks pg_dump's closing line. ``full`` additionally reads every data block of a
+    custom/directory archive (``pg_restore -f /dev/null``), which catches truncation after the TOC.
+    """
+    if fmt == "plain_gz":
+        tail = b""
+        total = 0
+        try:
+            with gzip.open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(CHUNK), b""):
+                    total += len(chunk)
+                    tail = (tail + chunk)[-4096:]
+        except (OSError, EOFError, ValueError) as exc:
+            raise BackupError("verify", "gzip stream is damaged: %s" % exc, path)
+        if PLAIN_DUMP_TRAILER not in tail:
+            raise BackupError("verify", "SQL script is incomplete (no pg_dump completion line)", path)
+        return "gzip stream intact (%d bytes of SQL) and pg_dump completion line present" % total
+    out = run_tool([_tool(pg_bin, "pg_restore"), "--list", path], env, timeout, "verify")
+    entries = [line for line in out.splitlines() if line and not line.startswith(";")]
+    if not entries:
+        raise BackupError("verify", "archive has an empty table of contents", path)
+    text = "pg_restore --list read %d TOC entries" % len(entries)
+    if mode == "full":
+        run_tool([_tool(pg_bin, "pg_restore"), "-f", os.devnull, path], env, timeout, "verify")
+        text += "; pg_restore read every data block"
+    return text
+
+
+def create_backup(conn, database, directory, app, environment, release="", fmt="custom", compress_level=1, jobs=1,
+                  pg_bin="", verify_mode="list", row_counts=None, server_version="", pending_checks=None,
+                  required_free_bytes=0, timeout=6 * 3600, now=None):
+    """Dump ``database`` into ``directory``, verify it, and write its manifest. Returns the manifest.
+
+    ``pending_checks`` (e.g. ["test_restore"]) leaves ``verified`` false until they are recorded with
+    ``record_check``: a backup nobody could restore must never be selected for a restore.
+    """
+    if fmt not in FORMATS:
+        raise BackupError("validation", "format=%r; allowed: %s" % (fmt, ", ".join(FORMATS)))
+    if verify_mode not in ("list", "full"):
+        raise BackupError("validation", "verify_mode=%r; allowed: list, full" % (verify_mode,))
+    preflight(directory, required_free_bytes)
+    started = now or utc_now()
+    t0 = time.monotonic()
+    name = backup_basename(app, environment, started, directory)
+    archive = name + ARCHIVE_SUFFIX[fmt]
+    path = os.path.join(directory, archive)
+    env = libpq_env(dict(conn, dbname=database))
+    if fmt == "directory":
+        partial = path + ".partial"
+        try:
+            run_tool(pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, output=partial), env, timeout, "pg_dump")
+            os.rename(partial, path)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        sha, size, files = checksum_archive(path, fmt)
+    else:
+        sha, size = stream_to_file(pg_dump_argv(pg_bin, fmt, database, compress_level, jobs), env, path, timeout)
+        files = None
+    dumped = time.monotonic()
+    try:
+        readable = verify_readable(pg_bin, path, fmt, verify_mode, env, timeout)
+    except BackupError:
+        remove_archive(path)
+        raise
+    finished = utc_now() if now is None else started + datetime.timedelta(seconds=time.monotonic() - t0)
+    pending = list(pending_checks or [])
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "name": name,
+        "app": app,
+        "environment": environment,
+        "release": release or "",
+        "database": database,
+        "db_host": "%s:%s" % (conn.get("host") or "local", conn.get("port") or 5432),
+        "server_version": server_version or "",
+        "format": fmt,
+        "compress_level": int(compress_level),
+        "jobs": int(jobs) if fmt == "directory" else 1,
+        "archive": archive,
+        "size_bytes": size,
+        "sha256": sha,
+        "files": files,
+        "started_at": iso(started),
+        "finished_at": iso(finished),
+        "duration_seconds": round(time.monotonic() - t0, 3),
+        "dump_seconds": round(dumped - t0, 3),
+        "row_counts": dict(row_counts or {}),
+        "verification": {"checksum": "sha256 computed while writing", "readable": readable},
+        "pending_checks": pending,
+        "verified": not pending,
+    }
+    try:
+        write_manifest(directory, manifest)
+    except OSError as exc:
+        remove_archive(path)
+        raise BackupError("write", "cannot write manifest: %s" % (exc.strerror or exc), directory)
+    return manifest
+
+
+def write_manifest(directory, manifest):
+    path = manifest_path(directory, manifest["name"])
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.rename(tmp, path)
+    return path
+
+
+def remove_archive(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def record_check(directory, name, check, result):
+    """Record a named check (e.g. test_restore) in a manifest; ``verified`` once none is pending.
+
+    ``result`` must carry ``ok`` (bool). Returns (manifest, changed).
+    """
+    manifest = read_manifest(directory, name)
+    old = json.dumps(manifest, sort_keys=True)
+    manifest.setdefault("verification", {})[check] = result
+    pending = [c for c in manifest.get("pending_checks", []) if c != check]
+    if not result.get("ok"):
+        pending = sorted(set(pending) | {check})
+    manifest["pending_checks"] = pending
+    manifest["verified"] = not pending and all(
+        v.get("ok", True) for v in manifest["verification"].values() if isinstance(v, dict))
+    changed = json.dumps(manifest, sort_keys=True) != old
+    return manifest, changed
+
+
+def compare_row_counts(expected, actual):
+    """Differences between two {table: rows} maps, as readable strings (empty list = equal)."""
+    diffs = []
+    for table in sorted(set(expected) | set(actual)):
+        want, got = expected.get(table), actual.get(table)
+        if want is None or got is None or int(want) != int(got):
+            diffs.append("%s: manifest %s, restored %s" % (table, want, got))
+    return diffs
+
+
+# ---------------------------------------------------------------------------------------------
+# catalogue: reading manifests, choosing a backup, retention
+# ---------------------------------------------------------------------------------------------
+def read_manifest(directory, name):
+    path = manifest_path(directory, name)
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except OSError as exc:
+        raise BackupError("manifest", "cannot read: %s" % (exc.strerror or exc), path)
+    except ValueError as exc:
+        raise BackupError("manifest", "not valid JSON: %s" % exc, path)
+
+
+def list_backups(directory, app=None, environment=None):
+    """Manifests in ``directory`` (optionally for one app/environment), oldest first."""
+    if not os.path.isdir(directory):
+        raise BackupError("catalogue", "backup directory does not exist", directory)
+    found = []
+    for entry in os.listdir(directory):
+        if not entry.endswith(MANIFEST_SUFFIX):
+            continue
+        try:
+            manifest = read_manifest(directory, entry[:-len(MANIFEST_SUFFIX)])
+        except BackupError:
+            continue  # an unreadable manifest is never a restore candidate
+        if app and manifest.get("app") != app:
+            continue
+        if environment and manifest.get("environment") != environment:
+            continue
+        found.append(manifest)
+    found.sort(key=lambda m: (m.get("started_at", ""), m.get("name", "")))
+    return found
+
+
+def select_backup(directory, app, environment, name=None):
+    """The named backup, or the newest verified one for app/environment."""
+    if name:
+        manifest = read_manifest(directory, name)
+        if manifest.get("app") != app or manifest.get("environment") != environment:
+            raise BackupError("select", "backup %s belongs to %s/%s, not %s/%s" % (
+                name, manifest.get("app"), manifest.get("environment"), app, environment), directory)
+        return manifest
+    verified = [m for m in list_backups(directory, app, environment) if m.get("verified")]
+    if not verified:
+        raise BackupError("select", "no verified backup for %s/%s" % (app, environment), directory)
+    return verified[-1]
+
+
+def verify_checksum(directory, manifest):
+    """Refuse an archive whose bytes differ from what the manifest recorded (damaged, truncated, swapped)."""
+    path = os.path.join(directory, manifest["archive"])
+    if not os.path.exists(path):
+        raise BackupError("checksum", "archive is missing", path)
+    sha, size, files = checksum_archive(path, manifest["format"])
+    if size != manifest["size_bytes"] or sha != manifest["sha256"]:
+        detail = "size %d (manifest %d), sha256 %s (manifest %s)" % (size, manifest["size_bytes"], sha,
+                                                                   manifest["sha256"])
+        if files and manifest.get("files"):
+            bad = sorted(f for f in set(files) | set(manifest["files"]) if files.get(f) != manifest["files"].get(f))
+            detail += "; files that differ: %s" % ", ".join(bad)
+        raise BackupError("checksum", "archive does not match its manifest, refusing it: " + detail, path)
+    return path
+
+
+def plan_retention(manifests, keep_last=0, max_age_days=0, now=None, protect=()):
+    """Which backups to delete. Newest first, a backup survives when it is among the newest ``keep_last``
+    or younger than ``max_age_days`` (0 disables a rule; both 0 keeps everything). The newest verified
+    backup and the names in ``protect`` always survive, so the last way back is never deleted.
+    """
+    if not keep_last and not max_age_days:
+        return []
+    now = now or utc_now()
+    newest_first = sorted(manifests, key=lambda m: (m.get("started_at", ""), m.get("name", "")), reverse=True)
+    verified = [m for m in newest_first if m.get("verified")]
+    keep = set(protect)
+    if verified:
+        keep.add(verified[0]["name"])
+    doomed = []
+    for index, m in enumerate(newest_first):
+        if m["name"] in keep:
+            continue
+        within_count = bool(keep_last) and index < keep_last
+        age_days = (now - parse_iso(m["started_at"])).total_seconds() / 86400.0
+        within_age = bool(max_age_days) and age_days <= max_age_days
+        # With both rules set a backup must satisfy both; with one, that one.
+        rules = [r for r, on in ((within_count, keep_last), (within_age, max_age_days)) if on]
+        if not all(rules):
+            doomed.append(m)
+    return doomed
+
+
+def delete_backup(directory, manifest):
+    remove_archive(os.path.join(directory, manifest["archive"]))
+    os.unlink(manifest_path(directory, manifest["name"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# restore
+# ---------------------------------------------------------------------------------------------
+def restore_archive(conn, directory, manifest, target_db, pg_bin="", jobs=1, timeout=6 * 3600):
+    """Restore a (checksum-verified) archive into the existing, empty ``target_db``; stop on first error.
+
+    Returns the seconds it took.
+    """
+    path = verify_checksum(directory, manifest)
+    env = libpq_env(dict(conn, dbname=target_db))
+    t0 = time.monotonic()
+    if manifest["format"] == "plain_gz":
+        psql = [_tool(pg_bin, "psql"), "--no-password", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                "-d", target_db, "-o", os.devnull]
+        gunzip = subprocess.Popen(["gzip", "-dc", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            run_tool(psql, env, timeout, "restore", stdin=gunzip.stdout)
+        finally:
+            gunzip.stdout.close()
+            if gunzip.wait(timeout=60) != 0:
+                raise BackupError("restore", "gzip -dc failed: %s" % gunzip.stderr.read().decode(errors="replace"),
+                                  path)
+    else:
+        argv = [_tool(pg_bin, "pg_restore"), "--no-password", "--exit-on-error", "-d", target_db]
+        if int(jobs) > 1:
+            argv += ["-j", str(int(jobs))]
+        else:
+            argv += ["--single-transaction"]
+        run_tool(argv + [path], env, timeout, "restore")
+    return round(time.monotonic() - t0, 3)

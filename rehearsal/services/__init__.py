@@ -1,0 +1,1 @@
+"""Real services the rehearsal stack runs locally (PostgreSQL, ...), one module each."""

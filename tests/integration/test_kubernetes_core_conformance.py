@@ -1,0 +1,179 @@
+"""The kubernetes.core collection, unchanged, run by the real ansible-playbook against the API emulator.
+
+Every playbook authenticates through ``K8S_AUTH_KUBECONFIG`` (set by the ``ansible_playbook`` fixture);
+results come from the ``ansible.posix.json`` callback and the cluster is read back with kubectl.
+"""
+
+from __future__ import annotations
+
+import copy
+
+WAIT = {"wait": True, "wait_timeout": 60, "wait_sleep": 1}
+
+
+def deployment(name: str, namespace: str, image: str = "rehearsal/web:1.0", replicas: int = 1) -> dict:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "web", "image": image}]},
+            },
+        },
+    }
+
+
+def configmap(name: str, namespace: str, data: dict | None = None, labels: dict | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+            "data": data or {"a": "1"}}
+
+
+def test_k8s_apply_with_wait_returns_once_the_deployment_is_available(ansible_playbook, kubectl, namespace):
+    run = ansible_playbook([
+        {"name": "deploy web", "kubernetes.core.k8s": {
+            "state": "present", "apply": True, "definition": deployment("web", namespace, replicas=2), **WAIT}},
+    ])
+    result = run.result("deploy web")
+    assert result["changed"] is True
+    assert result["result"]["status"]["readyReplicas"] == 2
+    assert result["result"]["status"]["availableReplicas"] == 2
+
+    live = kubectl.json("deployment", "web", "-n", namespace)
+    assert live["status"]["readyReplicas"] == 2
+    assert live["status"]["observedGeneration"] == live["metadata"]["generation"]
+
+
+def test_k8s_state_absent_deletes_the_object_and_is_idempotent(ansible_playbook, kubectl, namespace):
+    kubectl.apply(deployment("web", namespace))
+    kubectl.apply(configmap("cfg", namespace))
+    absent = {"state": "absent", "api_version": "v1", "kind": "ConfigMap", "name": "cfg", "namespace": namespace}
+    run = ansible_playbook([
+        {"name": "remove cfg", "kubernetes.core.k8s": absent},
+        {"name": "remove web", "kubernetes.core.k8s": {
+            "state": "absent", "api_version": "apps/v1", "kind": "Deployment", "name": "web",
+            "namespace": namespace, **WAIT}},
+        {"name": "remove cfg again", "kubernetes.core.k8s": absent},
+    ])
+    assert run.result("remove cfg")["changed"] is True
+    assert run.result("remove web")["changed"] is True
+    assert run.result("remove cfg again")["changed"] is False
+    assert not kubectl.exists("configmap", "cfg", "-n", namespace)
+    assert not kubectl.exists("deployment", "web", "-n", namespace)
+
+
+def test_k8s_info_with_label_selectors_returns_only_matching_objects(ansible_playbook, kubectl, namespace):
+    kubectl.apply([
+        configmap("a-web", namespace, labels={"app": "a", "tier": "web"}),
+        configmap("a-db", namespace, labels={"app": "a", "tier": "db"}),
+        configmap("b-web", namespace, labels={"app": "b", "tier": "web"}),
+    ])
+    run = ansible_playbook([
+        {"name": "app a", "kubernetes.core.k8s_info": {
+            "kind": "ConfigMap", "namespace": namespace, "label_selectors": ["app=a"]}},
+        {"name": "web tier not app a", "kubernetes.core.k8s_info": {
+            "kind": "ConfigMap", "namespace": namespace, "label_selectors": ["tier in (web)", "app!=a"]}},
+        {"name": "one by name", "kubernetes.core.k8s_info": {
+            "kind": "ConfigMap", "namespace": namespace, "name": "a-db"}},
+        {"name": "missing", "kubernetes.core.k8s_info": {
+            "kind": "ConfigMap", "namespace": namespace, "name": "nope"}},
+    ])
+
+    def names(task: str) -> set[str]:
+        return {r["metadata"]["name"] for r in run.result(task)["resources"]}
+
+    assert names("app a") == {"a-web", "a-db"}
+    assert names("web tier not app a") == {"b-web"}
+    assert names("one by name") == {"a-db"}
+    assert run.result("one by name")["resources"][0]["metadata"]["labels"] == {"app": "a", "tier": "db"}
+    assert run.result("missing")["resources"] == []
+
+
+def test_k8s_scale_with_wait_returns_with_the_new_replicas_ready(ansible_playbook, kubectl, namespace):
+    kubectl.apply(deployment("web", namespace, replicas=1))
+    run = ansible_playbook([
+        {"name": "scale up", "kubernetes.core.k8s_scale": {
+            "api_version": "apps/v1", "kind": "Deployment", "name": "web", "namespace": namespace,
+            "replicas": 3, **WAIT}},
+    ])
+    result = run.result("scale up")
+    assert result["changed"] is True
+    assert result["result"]["spec"]["replicas"] == 3
+    assert result["result"]["status"]["readyReplicas"] == 3
+    live = kubectl.json("deployment", "web", "-n", namespace)
+    assert live["spec"]["replicas"] == 3
+    assert live["status"]["readyReplicas"] == 3
+
+
+def test_k8s_rollback_restores_the_previous_revisions_image(ansible_playbook, kubectl, namespace, wait_until):
+    v1 = deployment("web", namespace, image="rehearsal/web:1.0")
+    v2 = copy.deepcopy(v1)
+    v2["spec"]["template"]["spec"]["containers"][0]["image"] = "rehearsal/web:2.0"
+    run = ansible_playbook([
+        {"name": "release 1", "kubernetes.core.k8s": {"apply": True, "definition": v1, **WAIT}},
+        {"name": "release 2", "kubernetes.core.k8s": {"apply": True, "definition": v2, **WAIT}},
+        {"name": "roll back", "kubernetes.core.k8s_rollback": {
+            "api_version": "apps/v1", "kind": "Deployment", "name": "web", "namespace": namespace}},
+    ])
+    assert run.result("release 2")["changed"] is True
+    rollback = run.result("roll back")
+    assert rollback["changed"] is True
+    assert rollback["rollback_info"][0]["method"] == "patch"
+
+    def image():
+        live = kubectl.json("deployment", "web", "-n", namespace)
+        return live["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    assert image() == "rehearsal/web:1.0"
+    kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s", timeout=120)
+
+    def live_pod_images():
+        pods = kubectl.json("pods", "-n", namespace, "-l", "app=web")["items"]
+        return {p["spec"]["containers"][0]["image"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+    wait_until(lambda: live_pod_images() == {"rehearsal/web:1.0"}, 30, "pods back on image 1.0")
+
+
+def test_k8s_apply_twice_reports_no_change_the_second_time(ansible_playbook, kubectl, namespace):
+    task = {"apply": True, "definition": deployment("web", namespace, replicas=1)}
+    cm_task = {"apply": True, "definition": configmap("cfg", namespace, {"k": "v"})}
+    run = ansible_playbook([
+        {"name": "first", "kubernetes.core.k8s": task},
+        {"name": "first cm", "kubernetes.core.k8s": cm_task},
+        {"name": "second", "kubernetes.core.k8s": task},
+        {"name": "second cm", "kubernetes.core.k8s": cm_task},
+    ])
+    assert run.result("first")["changed"] is True
+    assert run.result("first cm")["changed"] is True
+    assert run.result("second")["changed"] is False
+    assert run.result("second cm")["changed"] is False
+    assert run.stats["changed"] == 2
+    assert kubectl.json("configmap", "cfg", "-n", namespace)["data"] == {"k": "v"}
+
+
+def test_k8s_check_mode_changes_nothing_in_the_cluster(ansible_playbook, kubectl, namespace):
+    kubectl.apply(configmap("existing", namespace, {"a": "1"}))
+    before = kubectl.json("configmap", "existing", "-n", namespace)
+    run = ansible_playbook([
+        {"name": "create deployment", "kubernetes.core.k8s": {
+            "apply": True, "definition": deployment("web", namespace)}},
+        {"name": "change configmap", "kubernetes.core.k8s": {
+            "apply": True, "definition": configmap("existing", namespace, {"a": "2"})}},
+        {"name": "delete configmap", "kubernetes.core.k8s": {
+            "state": "absent", "api_version": "v1", "kind": "ConfigMap", "name": "existing",
+            "namespace": namespace}},
+    ], "--check")
+    assert run.result("create deployment")["changed"] is True
+    assert run.result("change configmap")["changed"] is True
+    assert run.result("delete configmap")["changed"] is True
+
+    assert not kubectl.exists("deployment", "web", "-n", namespace)
+    assert not kubectl.json("replicasets", "-n", namespace)["items"]
+    after = kubectl.json("configmap", "existing", "-n", namespace)
+    assert after["data"] == {"a": "1"}
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
