@@ -44,11 +44,11 @@ CREATE TABLE emissions (id bigint PRIMARY KEY, supplier_id bigint NOT NULL, cate
 # ~230-byte rows: ids, numbers, a timestamp, short repeated vocabulary and a hex note (half compressible).
 INSERT_SQL = """
 INSERT INTO emissions
-SELECT g, g % 50000, g % 15 + 1,
+SELECT g, g %% 50000, g %% 15 + 1,
        (ARRAY['purchased goods','capital goods','fuel and energy','transport','waste','business travel',
-              'commuting','leased assets'])[g % 8 + 1] || ' / line ' || (g % 997),
-       (g % 100000) / 7.0, (ARRAY['kg','t','kWh','km','EUR'])[g % 5 + 1], (g % 333333) / 3.0,
-       timestamptz '2024-01-01' + (g % 31536000) * interval '1 second',
+              'commuting','leased assets'])[g %% 8 + 1] || ' / line ' || (g %% 997),
+       (g %% 100000) / 7.0, (ARRAY['kg','t','kWh','km','EUR'])[g %% 5 + 1], (g %% 333333) / 3.0,
+       timestamptz '2024-01-01' + (g %% 31536000) * interval '1 second',
        'batch ' || (g / 1000) || ' ref ' || md5(g::text) || ' ' || md5((g * 7)::text)
 FROM generate_series(%s, %s) AS g
 """

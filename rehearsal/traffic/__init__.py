@@ -1,0 +1,1 @@
+"""The rehearsal traffic plane: real nginx configured from HTTPRoutes, Ingresses and OpenShift Routes."""
