@@ -70,7 +70,8 @@ def parse_duration(value, param):
             seconds = float(text)
         except ValueError:
             if not _DURATION_RE.match(text):
-                raise GateConfigError(param, "expected a duration such as 30, '30s' or '5m', got {0!r}".format(value))
+                raise GateConfigError(
+                    param, "expected a duration such as 30, '30s' or '5m', got {0!r}".format(value)) from None
             seconds = sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(text))
     if seconds < 0 or math.isnan(seconds) or math.isinf(seconds):
         raise GateConfigError(param, "must be a finite, non-negative duration, got {0!r}".format(value))
@@ -85,7 +86,7 @@ def _number(value, param):
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise GateConfigError(param, "expected a number, got {0!r}".format(value))
+        raise GateConfigError(param, "expected a number, got {0!r}".format(value)) from None
 
 
 class Check(object):

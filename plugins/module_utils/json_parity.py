@@ -35,10 +35,10 @@ def parse_path(expr):
     """A list of segments (str key, int index, or WILDCARD) from a pointer or JMESPath-lite path."""
     if not isinstance(expr, str) or not expr.strip():
         raise PathSyntaxError("ignore path must be a non-empty string, got {0!r}".format(expr))
-    expr = expr.strip()
     if expr.startswith("/"):
+        # Pointer tokens are taken verbatim: keys may contain spaces.
         return _parse_pointer(expr)
-    return _parse_jmespath(expr)
+    return _parse_jmespath(expr.strip())
 
 
 def _parse_pointer(expr):
@@ -114,7 +114,7 @@ def _segment_matches(pattern, actual):
 def path_ignored(path, patterns):
     """True when ``path`` (a list of keys and indexes) is at or below one of ``patterns``."""
     for pattern in patterns:
-        if len(pattern) <= len(path) and all(_segment_matches(p, a) for p, a in zip(pattern, path)):
+        if len(pattern) <= len(path) and all(_segment_matches(pattern[i], path[i]) for i in range(len(pattern))):
             return True
     return False
 

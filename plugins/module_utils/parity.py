@@ -19,9 +19,9 @@ import json
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.http_cookiejar import CookieJar
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import open_url
-
+from ansible.module_utils.urls import Request, make_context
 from ansible_collections.greenlang.launch.plugins.module_utils.json_parity import JsonDiff, latency_summary
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -77,9 +77,9 @@ def load_corpus(path=None, inline=None):
             with open(path, "rb") as fh:
                 lines = fh.read().decode("utf-8").splitlines()
         except (IOError, OSError) as e:
-            raise ParityConfigError("corpus_file", "cannot read {0}: {1}".format(path, e))
+            raise ParityConfigError("corpus_file", "cannot read {0}: {1}".format(path, e)) from e
         except UnicodeDecodeError as e:
-            raise ParityConfigError("corpus_file", "{0} is not UTF-8: {1}".format(path, e))
+            raise ParityConfigError("corpus_file", "{0} is not UTF-8: {1}".format(path, e)) from e
         for no, line in enumerate(lines, 1):
             text = line.strip()
             if not text or text.startswith("#"):
@@ -88,7 +88,7 @@ def load_corpus(path=None, inline=None):
             try:
                 entry = json.loads(text)
             except ValueError as e:
-                raise ParityConfigError(where, "not valid JSON: {0}".format(e))
+                raise ParityConfigError(where, "not valid JSON: {0}".format(e)) from e
             out.append(normalise_request(entry, where))
     for i, entry in enumerate(inline or []):
         out.append(normalise_request(entry, "corpus[{0}]".format(i)))
@@ -102,7 +102,8 @@ def load_corpus(path=None, inline=None):
 class Target(object):
     def __init__(self, url, host=None, headers=None, param="baseline"):
         if not url or "://" not in str(url):
-            raise ParityConfigError(param + ".url", "must be a base URL like http://10.0.0.5:8080, got {0!r}".format(url))
+            raise ParityConfigError(param + ".url",
+                                    "must be a base URL like http://10.0.0.5:8080, got {0!r}".format(url))
         self.url = str(url).rstrip("/")
         self.host = host
         self.headers = dict(headers or {})
@@ -119,7 +120,24 @@ class Response(object):
         self.status, self.body, self.elapsed, self.error = status, body, elapsed, error
 
 
-def send(target, request, timeout=10, validate_certs=True, ca_path=None, opener=open_url, clock=time.monotonic):
+class Http(object):
+    """One reusable HTTP sender.
+
+    The TLS context is built once: ``open_url`` builds one per call, which costs tens
+    of milliseconds and would swamp the latencies being measured. Every request gets
+    a fresh cookie jar so nothing one target sets leaks into the next request.
+    """
+
+    def __init__(self, timeout=10, validate_certs=True, ca_path=None):
+        context = make_context(cafile=ca_path, validate_certs=validate_certs)
+        self.request = Request(timeout=timeout, validate_certs=validate_certs, follow_redirects="none",
+                               use_netrc=False, context=context)
+
+    def __call__(self, url, data, headers, method):
+        return self.request.open(method, url, data=data, headers=headers, cookies=CookieJar())
+
+
+def send(target, request, http, clock=time.monotonic):
     headers = dict(target.headers)
     headers.update(request["headers"])
     if target.host:
@@ -127,9 +145,7 @@ def send(target, request, timeout=10, validate_certs=True, ca_path=None, opener=
         headers["Host"] = target.host
     started = clock()
     try:
-        resp = opener(target.url + request["path"], data=request["data"], headers=headers, method=request["method"],
-                      timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none",
-                      use_netrc=False)
+        resp = http(target.url + request["path"], request["data"], headers, request["method"])
         body = resp.read()
         status = getattr(resp, "status", None) or resp.getcode()
     except HTTPError as e:
@@ -176,7 +192,7 @@ def compare_responses(left, right, differ, mode="json", limit=20):
 
 
 def _bytes_difference(a, b):
-    offset = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    offset = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
     return "body: {0} bytes vs {1} bytes, first difference at byte {2}".format(len(a), len(b), offset)
 
 
@@ -191,9 +207,10 @@ class ParityRun(object):
 
     def __init__(self, corpus, baseline, candidate=None, repeat=1, ignore=(), abs_tol=0.0, rel_tol=0.0,
                  compare="json", min_parity=1.0, max_latency_ratio=None, max_diffs=10, timeout=10,
-                 validate_certs=True, ca_path=None, opener=open_url, clock=time.monotonic):
+                 validate_certs=True, ca_path=None, clock=time.monotonic):
         if compare not in COMPARE_MODES:
-            raise ParityConfigError("compare", "must be one of {0}, got {1!r}".format(", ".join(COMPARE_MODES), compare))
+            raise ParityConfigError("compare", "must be one of {0}, got {1!r}".format(
+                ", ".join(COMPARE_MODES), compare))
         if repeat < 1:
             raise ParityConfigError("repeat", "must be 1 or more, got {0}".format(repeat))
         if candidate is None and repeat < 2:
@@ -202,10 +219,16 @@ class ParityRun(object):
             raise ParityConfigError("min_parity", "must be between 0.0 and 1.0, got {0}".format(min_parity))
         if max_latency_ratio is not None and (candidate is None or max_latency_ratio <= 0):
             raise ParityConfigError("max_latency_ratio", "needs a candidate and a positive value")
+        if abs_tol < 0:
+            raise ParityConfigError("tolerance", "must not be negative, got {0}".format(abs_tol))
+        if rel_tol < 0:
+            raise ParityConfigError("relative_tolerance", "must not be negative, got {0}".format(rel_tol))
+        if max_diffs < 0:
+            raise ParityConfigError("max_diffs", "must not be negative, got {0}".format(max_diffs))
         try:
             self.differ = JsonDiff(ignore, abs_tol, rel_tol)
         except ValueError as e:
-            raise ParityConfigError("ignore" if ignore else "tolerance", str(e))
+            raise ParityConfigError("ignore_paths", str(e)) from e
         self.corpus = corpus
         self.baseline, self.candidate = baseline, candidate
         self.repeat = repeat
@@ -213,11 +236,11 @@ class ParityRun(object):
         self.min_parity = min_parity
         self.max_latency_ratio = max_latency_ratio
         self.max_diffs = max_diffs
-        self.send_kwargs = {"timeout": timeout, "validate_certs": validate_certs, "ca_path": ca_path,
-                            "opener": opener, "clock": clock}
+        self.http = Http(timeout=timeout, validate_certs=validate_certs, ca_path=ca_path)
+        self.clock = clock
 
     def _send(self, target, request):
-        return send(target, request, **self.send_kwargs)
+        return send(target, request, self.http, self.clock)
 
     def run(self):
         sent = 0

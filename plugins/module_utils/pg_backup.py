@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-# Copyright: GreenLang platform engineering
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: (c) 2025, GreenLang platform engineering
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Verified PostgreSQL backups: pg_dump with a streamed checksum, a JSON manifest, verification,
 selection of a backup to restore, retention, and pg_restore into a fresh database.
 
@@ -134,13 +134,15 @@ def libpq_env(conn):
     return env
 
 
-def pg_dump_argv(pg_bin, fmt, database, compress_level, jobs=1, output=None):
+def pg_dump_argv(pg_bin, fmt, database, compress_level, jobs=1, output=None, snapshot=None):
     if fmt not in FORMATS:
         raise BackupError("validation", "format=%r; allowed: %s" % (fmt, ", ".join(FORMATS)))
     if not 0 <= int(compress_level) <= 9:
         raise BackupError("validation", "compress_level=%r; allowed: 0-9" % (compress_level,))
     argv = [os.path.join(pg_bin, "pg_dump") if pg_bin else "pg_dump", "--no-password", "-d", database,
             "-Z", str(int(compress_level))]
+    if snapshot:
+        argv += ["--snapshot", snapshot]
     if fmt == "custom":
         argv += ["-Fc"]
     elif fmt == "plain_gz":
@@ -175,15 +177,15 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except OSError as exc:
-        raise BackupError(step, "cannot run %s: %s" % (argv[0], exc))
+        raise BackupError(step, "cannot run %s: %s" % (argv[0], exc)) from exc
     reader = threading.Thread(target=_drain, args=(proc.stderr, errors))
     reader.daemon = True
     reader.start()
     try:
         try:
-            fh = open(partial, "wb")
+            fh = open(partial, "wb")  # noqa: SIM115 - closed by the ``with fh`` right below
         except OSError as exc:
-            raise BackupError("write", exc.strerror or str(exc), partial)
+            raise BackupError("write", exc.strerror or str(exc), partial) from exc
         with fh:
             while True:
                 chunk = proc.stdout.read(CHUNK)
@@ -194,14 +196,14 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
                 try:
                     fh.write(chunk)
                 except OSError as exc:
-                    raise BackupError("write", exc.strerror or str(exc), partial)
+                    raise BackupError("write", exc.strerror or str(exc), partial) from exc
                 if time.monotonic() > deadline:
                     raise BackupError(step, "timed out after %ss" % timeout)
             try:
                 fh.flush()
                 os.fsync(fh.fileno())
             except OSError as exc:
-                raise BackupError("write", exc.strerror or str(exc), partial)
+                raise BackupError("write", exc.strerror or str(exc), partial) from exc
         rc = proc.wait(timeout=max(1, deadline - time.monotonic()))
         reader.join(timeout=10)
         if rc != 0:
@@ -228,12 +230,88 @@ def run_tool(argv, env, timeout, step, stdin=None):
         proc = subprocess.run(argv, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise BackupError(step, "timed out after %ss" % timeout)
+        raise BackupError(step, "timed out after %ss" % timeout) from None
     except OSError as exc:
-        raise BackupError(step, "cannot run %s: %s" % (argv[0], exc))
+        raise BackupError(step, "cannot run %s: %s" % (argv[0], exc)) from exc
     if proc.returncode != 0:
         raise BackupError(step, "exit code %d: %s" % (proc.returncode, _stderr_text([proc.stderr])))
     return proc.stdout.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------------
+# database session: row counts in the dump's own snapshot
+# ---------------------------------------------------------------------------------------------
+def connect(conn, database):
+    """A DB-API connection (psycopg 3, else psycopg2: the drivers community.postgresql also uses), autocommit."""
+    params = dict(host=conn.get("host") or None, port=conn.get("port") or None, user=conn.get("user") or None,
+                  password=conn.get("password") or None, dbname=database, connect_timeout=10)
+    params = dict((k, v) for k, v in params.items() if v is not None)
+    try:
+        import psycopg
+        error_types = (psycopg.Error,)
+        connect_fn = psycopg.connect
+    except ImportError:
+        try:
+            import psycopg2 as psycopg
+        except ImportError:
+            raise BackupError("connect", "neither psycopg (3) nor psycopg2 is installed on this host") from None
+        error_types = (psycopg.Error,)
+        connect_fn = psycopg.connect
+    try:
+        db = connect_fn(**params)
+    except error_types as exc:
+        raise BackupError("connect", str(exc).strip(), "%s:%s/%s" % (params.get("host", "local"),
+                                                                     params.get("port", 5432), database)) from exc
+    db.autocommit = True
+    return db
+
+
+def count_rows(cursor, tables):
+    """{table: rows} for the given (optionally schema-qualified) table names, as the cursor's snapshot sees them."""
+    counts = {}
+    for table in tables:
+        try:
+            # regclass resolves the name through search_path and quotes it safely for the count below.
+            cursor.execute("SELECT %s::regclass::text", (table,))
+            quoted = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM " + quoted)
+            counts[table] = int(cursor.fetchone()[0])
+        except Exception as exc:  # the driver's error types differ between psycopg 2 and 3
+            raise BackupError("row count", str(exc).strip().splitlines()[0], table) from exc
+    return counts
+
+
+class SnapshotSession:
+    """A read-only REPEATABLE READ transaction whose snapshot pg_dump reuses (``--snapshot``), so the
+    manifest's row counts describe exactly the data in the archive even while the app keeps writing.
+    """
+
+    def __init__(self, conn, database):
+        self.db = connect(conn, database)
+        cur = self.db.cursor()
+        cur.execute("SELECT current_setting('server_version'), pg_database_size(current_database())")
+        self.server_version, self.database_size = cur.fetchone()
+        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cur.execute("SELECT pg_export_snapshot()")
+        self.snapshot = cur.fetchone()[0]
+        self.cursor = cur
+
+    def row_counts(self, tables):
+        return count_rows(self.cursor, tables)
+
+    def close(self):
+        try:
+            self.cursor.execute("COMMIT")
+        finally:
+            self.db.close()
+
+
+def database_row_counts(conn, database, tables):
+    db = connect(conn, database)
+    try:
+        return count_rows(db.cursor(), tables)
+    finally:
+        db.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,7 +330,8 @@ def preflight(directory, required_bytes=0):
             os.close(fd)
             os.unlink(probe)
     except OSError as exc:
-        raise BackupError("preflight", "backup directory is not writable: %s" % (exc.strerror or exc), directory)
+        raise BackupError("preflight", "backup directory is not writable: %s" % (exc.strerror or exc),
+                          directory) from exc
     st = os.statvfs(directory)
     free = st.f_bavail * st.f_frsize
     if free < required_bytes:
@@ -277,7 +356,7 @@ def verify_readable(pg_bin, path, fmt, mode="list", env=None, timeout=3600):
                     total += len(chunk)
                     tail = (tail + chunk)[-4096:]
         except (OSError, EOFError, ValueError) as exc:
-            raise BackupError("verify", "gzip stream is damaged: %s" % exc, path)
+            raise BackupError("verify", "gzip stream is damaged: %s" % exc, path) from exc
         if PLAIN_DUMP_TRAILER not in tail:
             raise BackupError("verify", "SQL script is incomplete (no pg_dump completion line)", path)
         return "gzip stream intact (%d bytes of SQL) and pg_dump completion line present" % total
@@ -293,43 +372,54 @@ def verify_readable(pg_bin, path, fmt, mode="list", env=None, timeout=3600):
 
 
 def create_backup(conn, database, directory, app, environment, release="", fmt="custom", compress_level=1, jobs=1,
-                  pg_bin="", verify_mode="list", row_counts=None, server_version="", pending_checks=None,
-                  required_free_bytes=0, timeout=6 * 3600, now=None):
+                  pg_bin="", verify_mode="list", key_tables=(), pending_checks=None, free_space_ratio=0.0,
+                  timeout=6 * 3600):
     """Dump ``database`` into ``directory``, verify it, and write its manifest. Returns the manifest.
 
-    ``pending_checks`` (e.g. ["test_restore"]) leaves ``verified`` false until they are recorded with
-    ``record_check``: a backup nobody could restore must never be selected for a restore.
+    Row counts of ``key_tables`` come from the very snapshot pg_dump uses. The directory must have
+    ``free_space_ratio`` x database size free before anything is written. ``pending_checks`` (e.g.
+    ["test_restore"]) leaves ``verified`` false until they are recorded with ``record_check``: a backup
+    nobody could restore must never be chosen for a restore.
     """
     if fmt not in FORMATS:
         raise BackupError("validation", "format=%r; allowed: %s" % (fmt, ", ".join(FORMATS)))
     if verify_mode not in ("list", "full"):
         raise BackupError("validation", "verify_mode=%r; allowed: list, full" % (verify_mode,))
-    preflight(directory, required_free_bytes)
-    started = now or utc_now()
+    pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, output="-")  # validates level/format early
+    if not os.path.isdir(directory):
+        raise BackupError("preflight", "backup directory does not exist", directory)
+    started = utc_now()
     t0 = time.monotonic()
-    name = backup_basename(app, environment, started, directory)
-    archive = name + ARCHIVE_SUFFIX[fmt]
-    path = os.path.join(directory, archive)
-    env = libpq_env(dict(conn, dbname=database))
-    if fmt == "directory":
-        partial = path + ".partial"
-        try:
-            run_tool(pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, output=partial), env, timeout, "pg_dump")
-            os.rename(partial, path)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        sha, size, files = checksum_archive(path, fmt)
-    else:
-        sha, size = stream_to_file(pg_dump_argv(pg_bin, fmt, database, compress_level, jobs), env, path, timeout)
-        files = None
+    session = SnapshotSession(conn, database)
+    try:
+        preflight(directory, int(session.database_size * float(free_space_ratio)))
+        row_counts = session.row_counts(key_tables)
+        name = backup_basename(app, environment, started, directory)
+        archive = name + ARCHIVE_SUFFIX[fmt]
+        path = os.path.join(directory, archive)
+        env = libpq_env(dict(conn, dbname=database))
+        if fmt == "directory":
+            partial = path + ".partial"
+            try:
+                run_tool(pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, output=partial,
+                                      snapshot=session.snapshot), env, timeout, "pg_dump")
+                os.rename(partial, path)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+            sha, size, files = checksum_archive(path, fmt)
+        else:
+            argv = pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, snapshot=session.snapshot)
+            sha, size = stream_to_file(argv, env, path, timeout)
+            files = None
+    finally:
+        session.close()
     dumped = time.monotonic()
     try:
         readable = verify_readable(pg_bin, path, fmt, verify_mode, env, timeout)
     except BackupError:
         remove_archive(path)
         raise
-    finished = utc_now() if now is None else started + datetime.timedelta(seconds=time.monotonic() - t0)
     pending = list(pending_checks or [])
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -339,7 +429,8 @@ def create_backup(conn, database, directory, app, environment, release="", fmt="
         "release": release or "",
         "database": database,
         "db_host": "%s:%s" % (conn.get("host") or "local", conn.get("port") or 5432),
-        "server_version": server_version or "",
+        "server_version": session.server_version,
+        "database_size_bytes": int(session.database_size),
         "format": fmt,
         "compress_level": int(compress_level),
         "jobs": int(jobs) if fmt == "directory" else 1,
@@ -348,10 +439,10 @@ def create_backup(conn, database, directory, app, environment, release="", fmt="
         "sha256": sha,
         "files": files,
         "started_at": iso(started),
-        "finished_at": iso(finished),
+        "finished_at": iso(utc_now()),
         "duration_seconds": round(time.monotonic() - t0, 3),
         "dump_seconds": round(dumped - t0, 3),
-        "row_counts": dict(row_counts or {}),
+        "row_counts": row_counts,
         "verification": {"checksum": "sha256 computed while writing", "readable": readable},
         "pending_checks": pending,
         "verified": not pending,
@@ -360,7 +451,7 @@ def create_backup(conn, database, directory, app, environment, release="", fmt="
         write_manifest(directory, manifest)
     except OSError as exc:
         remove_archive(path)
-        raise BackupError("write", "cannot write manifest: %s" % (exc.strerror or exc), directory)
+        raise BackupError("write", "cannot write manifest: %s" % (exc.strerror or exc), directory) from exc
     return manifest
 
 
@@ -420,9 +511,9 @@ def read_manifest(directory, name):
         with open(path) as fh:
             return json.load(fh)
     except OSError as exc:
-        raise BackupError("manifest", "cannot read: %s" % (exc.strerror or exc), path)
+        raise BackupError("manifest", "cannot read: %s" % (exc.strerror or exc), path) from exc
     except ValueError as exc:
-        raise BackupError("manifest", "not valid JSON: %s" % exc, path)
+        raise BackupError("manifest", "not valid JSON: %s" % exc, path) from exc
 
 
 def list_backups(directory, app=None, environment=None):
@@ -511,10 +602,12 @@ def delete_backup(directory, manifest):
 # ---------------------------------------------------------------------------------------------
 # restore
 # ---------------------------------------------------------------------------------------------
-def restore_archive(conn, directory, manifest, target_db, pg_bin="", jobs=1, timeout=6 * 3600):
-    """Restore a (checksum-verified) archive into the existing, empty ``target_db``; stop on first error.
+def restore_archive(conn, directory, manifest, target_db, pg_bin="", jobs=1, timeout=6 * 3600,
+                    check_row_counts=True):
+    """Restore a checksum-verified archive into the existing, empty ``target_db``; stop at the first error,
+    then compare the manifest's row counts with the restored ones.
 
-    Returns the seconds it took.
+    Returns {"seconds": restore time, "row_counts": {...}}; raises BackupError on any difference.
     """
     path = verify_checksum(directory, manifest)
     env = libpq_env(dict(conn, dbname=target_db))
@@ -527,9 +620,9 @@ def restore_archive(conn, directory, manifest, target_db, pg_bin="", jobs=1, tim
             run_tool(psql, env, timeout, "restore", stdin=gunzip.stdout)
         finally:
             gunzip.stdout.close()
-            if gunzip.wait(timeout=60) != 0:
-                raise BackupError("restore", "gzip -dc failed: %s" % gunzip.stderr.read().decode(errors="replace"),
-                                  path)
+            gunzip_rc = gunzip.wait(timeout=60)
+        if gunzip_rc != 0:
+            raise BackupError("restore", "gzip -dc failed: %s" % gunzip.stderr.read().decode("utf-8", "replace"), path)
     else:
         argv = [_tool(pg_bin, "pg_restore"), "--no-password", "--exit-on-error", "-d", target_db]
         if int(jobs) > 1:
@@ -537,4 +630,31 @@ def restore_archive(conn, directory, manifest, target_db, pg_bin="", jobs=1, tim
         else:
             argv += ["--single-transaction"]
         run_tool(argv + [path], env, timeout, "restore")
-    return round(time.monotonic() - t0, 3)
+    seconds = round(time.monotonic() - t0, 3)
+    counts = {}
+    if check_row_counts and manifest.get("row_counts"):
+        counts = database_row_counts(conn, target_db, sorted(manifest["row_counts"]))
+        diffs = compare_row_counts(manifest["row_counts"], counts)
+        if diffs:
+            raise BackupError("row count check", "restored rows differ from the manifest: " + "; ".join(diffs),
+                              target_db)
+    return {"seconds": seconds, "row_counts": counts}
+
+
+# ---------------------------------------------------------------------------------------------
+# shared by the modules
+# ---------------------------------------------------------------------------------------------
+def connection_argument_spec():
+    """The login_* / pg_bin_dir options every pg_backup* module takes (doc fragment greenlang.launch.pg_connection)."""
+    return dict(
+        login_host=dict(type="str", default="localhost"),
+        login_port=dict(type="int", default=5432),
+        login_user=dict(type="str", default="postgres"),
+        login_password=dict(type="str", default="", no_log=True),
+        pg_bin_dir=dict(type="path", default=""),
+    )
+
+
+def connection_from_params(params):
+    return {"host": params.get("login_host"), "port": params.get("login_port"), "user": params.get("login_user"),
+            "password": params.get("login_password")}

@@ -30,7 +30,7 @@ import time
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import urlencode
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 # 5xx other than these come from a query Prometheus could not execute (e.g. 500 internal
 # error on a bad regexp is reported as 422 in current releases); 502-504 are the proxy /
@@ -59,14 +59,15 @@ class PrometheusClient(object):
     """Query one Prometheus server.
 
     ``retries`` extra attempts are made on transport errors and 429/502/503/504,
-    sleeping ``backoff * 2**attempt`` seconds between them. ``opener`` and
-    ``sleep`` are injectable so the retry policy can be unit-tested.
+    sleeping ``backoff * 2**attempt`` seconds between them. ``sleep`` is injectable
+    so the retry policy can be unit-tested without waiting.
     """
 
     def __init__(self, url, token=None, username=None, password=None, ca_path=None, validate_certs=True,
-                 timeout=10, retries=2, backoff=0.5, headers=None, sleep=time.sleep, opener=open_url):
+                 timeout=10, retries=2, backoff=0.5, headers=None, sleep=time.sleep):
         if not url or "://" not in url:
-            raise ValueError("url: expected the Prometheus base URL, e.g. http://prometheus:9090, got {0!r}".format(url))
+            raise ValueError("url: expected the Prometheus base URL, e.g. http://prometheus:9090, "
+                             "got {0!r}".format(url))
         if token and (username or password):
             raise ValueError("token and username/password are mutually exclusive")
         self.url = url.rstrip("/")
@@ -80,7 +81,10 @@ class PrometheusClient(object):
         self.backoff = backoff
         self.headers = dict(headers or {})
         self.sleep = sleep
-        self.opener = opener
+        # One TLS context for all queries: open_url would build (and load CA files) every call.
+        self._http = Request(timeout=timeout, validate_certs=validate_certs, url_username=username,
+                             url_password=password, force_basic_auth=bool(username), use_netrc=False,
+                             context=make_context(cafile=ca_path, validate_certs=validate_certs))
         self.requests_made = 0
 
     # ------------------------------------------------------------------ API calls
@@ -121,10 +125,7 @@ class PrometheusClient(object):
         self.requests_made += 1
         status = None
         try:
-            resp = self.opener(url, data=body, headers=headers, method="POST", timeout=self.timeout,
-                               validate_certs=self.validate_certs, ca_path=self.ca_path,
-                               url_username=self.username, url_password=self.password,
-                               force_basic_auth=bool(self.username), use_netrc=False)
+            resp = self._http.open("POST", url, data=body, headers=headers)
             status = getattr(resp, "status", None) or resp.getcode()
             raw = resp.read()
         except HTTPError as e:
@@ -134,16 +135,17 @@ class PrometheusClient(object):
             except Exception:
                 raw = b""
             if status in RETRY_STATUSES:
-                raise PrometheusUnavailable("HTTP {0} from {1}".format(status, url))
+                raise PrometheusUnavailable("HTTP {0} from {1}".format(status, url)) from e
             if status in (401, 403):
-                raise PrometheusUnavailable("HTTP {0} from {1}: check token / username / password".format(status, url))
+                raise PrometheusUnavailable(
+                    "HTTP {0} from {1}: check token / username / password".format(status, url)) from e
         except (URLError, UrlsConnectionError, socket.timeout, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise PrometheusUnavailable("cannot reach {0}: {1}".format(url, reason))
+            raise PrometheusUnavailable("cannot reach {0}: {1}".format(url, reason)) from e
         try:
             doc = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
         except (ValueError, UnicodeDecodeError):
-            raise PrometheusUnavailable("HTTP {0} from {1} is not Prometheus API JSON".format(status, url))
+            raise PrometheusUnavailable("HTTP {0} from {1} is not Prometheus API JSON".format(status, url)) from None
         if not isinstance(doc, dict) or "status" not in doc:
             raise PrometheusUnavailable("HTTP {0} from {1} is not Prometheus API JSON".format(status, url))
         if doc["status"] != "success":

@@ -88,7 +88,7 @@ def validate_steps(steps, weight_total):
         raise WeightError("steps", "must be a non-empty list of weights, e.g. [10, 25, 50, 100]")
     for s in steps:
         validate_weight(s, weight_total, param="steps")
-    if any(b <= a for a, b in zip(steps, steps[1:])):
+    if any(steps[i + 1] <= steps[i] for i in range(len(steps) - 1)):
         raise WeightError("steps", "must be strictly increasing, got {0}".format(list(steps)))
 
 
@@ -136,7 +136,7 @@ def _as_number(value, default, where):
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise WeightError("name", "{0} has a non-integer weight {1!r}".format(where, value))
+        raise WeightError("name", "{0} has a non-integer weight {1!r}".format(where, value)) from None
 
 
 def _display(weight):
@@ -470,8 +470,8 @@ def plan(provider, objects, action, stable, canary, weight=None, steps=None, wei
             if new_weight == 0:
                 after = None  # nothing to send 0 % to: no canary Ingress is the same traffic
             elif not create_canary:
-                raise WeightError("create_canary", "canary Ingress {0} does not exist and create_canary is false".format(
-                    canary_name))
+                raise WeightError("create_canary", "canary Ingress {0} does not exist and create_canary is "
+                                                   "false".format(canary_name))
             else:
                 after = ingress_build_canary(primary, stable, canary, canary_name, new_weight, weight_total)
         else:

@@ -47,7 +47,8 @@ def not_found(resource_type, name: str) -> APIError:
 
 
 def method_not_allowed(method: str) -> APIError:
-    return APIError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})")
+    return APIError(405, "MethodNotAllowed",
+                    f"the server does not allow this method on the requested resource ({method})")
 
 
 def from_store(err: StoreError, resource_type=None, name: str = "") -> APIError:
@@ -131,7 +132,8 @@ def invalid(resource_type, name: str, errors: list[FieldError]) -> APIError:
     return APIError(
         422,
         "Invalid",
-        f'{resource_type.kind}{"." + resource_type.group if resource_type.group else ""} "{name}" is invalid: {summary}',
+        f'{resource_type.kind}{"." + resource_type.group if resource_type.group else ""} "{name}" is invalid: '
+        f"{summary}",
         {
             "name": name,
             "group": resource_type.group,

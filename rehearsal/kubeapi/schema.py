@@ -71,6 +71,7 @@ class DecodeResult:
     def __init__(self):
         self.unknown: list[str] = []  # paths like spec.template.spec.containers[0].foo
         self.type_errors: list[str] = []
+        self.missing: list[str] = []  # required properties absent (paths), as CRD validation reports them
 
 
 _GO_TYPES = {"integer": "int64", "number": "float64", "string": "string", "boolean": "bool",
@@ -141,6 +142,9 @@ def _walk(value, node: dict, path: str, owner: str, result: DecodeResult):
                 continue
             if r is not _DROP:
                 out[key] = r
+        for key in node.get("required") or ():
+            if key not in out:
+                result.missing.append(_join(path, key))
         return out
     if t == "array":
         if not isinstance(value, list):

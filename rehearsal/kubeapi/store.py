@@ -21,11 +21,10 @@ import collections
 import json
 import queue
 import secrets
-import string
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 HISTORY_LIMIT = 20000
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # as apimachinery's rand.String
@@ -59,7 +58,7 @@ class Gone(StoreError):
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def random_suffix(length: int = 5) -> str:
@@ -150,7 +149,8 @@ class ObjectStore:
         namespace: str | None = None,
         match: Callable[[dict], bool] | None = None,
     ) -> tuple[list[dict], str]:
-        """Objects of a resource (in one namespace, or all), sorted by namespace/name, and the list's resourceVersion."""
+        """Objects of a resource (in one namespace, or all), sorted by namespace/name, and the list's
+        resourceVersion."""
         with self._lock:
             rv = str(self._rv)
             items = [
@@ -163,6 +163,14 @@ class ObjectStore:
             objs = [o for o in objs if match(o)]
         return objs, rv
 
+    def list_raw(self, resource: str, namespace: str | None = None) -> tuple[list[str], str]:
+        """Like list() without selectors, as stored JSON texts (no decoding: fast large lists)."""
+        with self._lock:
+            rv = str(self._rv)
+            items = [raw for (ns, _name), raw in sorted(self._objects[resource].items())
+                     if not namespace or ns == namespace]
+        return items, rv
+
     def namespaces_in_use(self) -> set[str]:
         with self._lock:
             return {ns for objs in self._objects.values() for (ns, _n) in objs if ns}
@@ -172,7 +180,9 @@ class ObjectStore:
             return list(self._objects)
 
     # -- writes --------------------------------------------------------------
-    def create(self, resource: str, obj: dict) -> dict:
+    def create(self, resource: str, obj: dict, *, uid: str | None = None, dry_run: bool = False) -> dict:
+        """Store a new object. ``uid``: use this uid (the server pre-assigns Job uids);
+        ``dry_run``: check and fill in as for a real create, but store nothing."""
         obj = json.loads(json.dumps(obj))  # never mutate the caller's dict
         meta = obj.setdefault("metadata", {})
         ns = meta.get("namespace") or ""
@@ -188,18 +198,22 @@ class ObjectStore:
                 raise ValueError("metadata.name is required")
             if (ns, name) in self._objects[resource]:
                 raise AlreadyExists(f'{resource} "{name}" already exists')
-            meta["uid"] = str(uuid.uuid4())
+            meta["uid"] = uid or str(uuid.uuid4())
             meta["creationTimestamp"] = now_rfc3339()
             meta["generation"] = 1
             meta.pop("deletionTimestamp", None)
+            if dry_run:
+                meta.pop("resourceVersion", None)
+                return obj
             return self._commit("ADDED", resource, ns, name, obj)
 
-    def update(self, resource: str, obj: dict, part: str = "main") -> dict:
+    def update(self, resource: str, obj: dict, part: str = "main", *, dry_run: bool = False) -> dict:
         """Write an existing object.
 
         part="main": take everything but ``status`` from obj (status subresource types);
         part="status": take only ``status`` from obj; part="all": take obj whole.
         A resourceVersion in obj must match the stored one (409 otherwise).
+        ``dry_run``: return what would be stored, store nothing.
         """
         obj = json.loads(json.dumps(obj))  # never mutate the caller's dict
         meta = obj.get("metadata") or {}
@@ -240,6 +254,8 @@ class ObjectStore:
                 if _spec_part(new) != _spec_part(current):
                     new_meta["generation"] = cur_meta.get("generation", 1) + 1
             new["metadata"]["resourceVersion"] = cur_meta.get("resourceVersion")
+            if dry_run:
+                return new
             if json.dumps(new, sort_keys=True) == json.dumps(json.loads(raw), sort_keys=True):
                 # kube-apiserver does not bump resourceVersion for a no-op write.
                 return new

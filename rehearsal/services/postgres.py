@@ -22,6 +22,7 @@ lives in ``<data_dir>/run`` (only ``postgres`` and root can reach it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pwd
 import secrets
@@ -65,7 +66,8 @@ def _as_postgres(argv: list[str], *, env: dict | None = None, timeout: float = 1
     except subprocess.TimeoutExpired as exc:
         raise PostgresError(f"{argv[0]} timed out after {timeout}s") from exc
     if proc.returncode != 0:
-        raise PostgresError(f"{' '.join(argv)} failed (rc={proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        detail = proc.stderr.strip() or proc.stdout.strip()
+        raise PostgresError(f"{' '.join(argv)} failed (rc={proc.returncode}): {detail}")
     return proc.stdout
 
 
@@ -193,11 +195,9 @@ class PostgresCluster:
             return
         pid = self._postmaster_pid()
         if self.is_running():
-            try:
+            with contextlib.suppress(PostgresError):  # a failed stop falls through to the kill below
                 _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
                               "-t", str(int(timeout)), "stop"], timeout=timeout + 10)
-            except PostgresError:
-                pass  # fall through to the kill below
         if pid and _alive(pid):
             os.kill(pid, signal.SIGKILL)
             deadline = time.monotonic() + 10

@@ -9,6 +9,7 @@ first, newer first).
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from rehearsal.kubeapi.controllers.manager import Controller
@@ -18,8 +19,8 @@ from rehearsal.kubeapi.controllers.util import (
     delete_pod,
     is_terminating,
     key_of,
-    owner_ref_to,
     owned_by,
+    owner_ref_to,
     parse_time,
     pod_active,
     pod_available,
@@ -93,10 +94,8 @@ class ReplicaSetController(Controller):
                 active.append(self.store.create("pods", pod))
         elif diff > 0:
             for pod in sorted(active, key=_deletion_rank)[:diff]:
-                try:
+                with contextlib.suppress(NotFound):
                     delete_pod(self.store, pod)
-                except NotFound:
-                    pass
                 active.remove(pod)
         return self._update_status(rs, active)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import time
 
 from rehearsal.kubeapi.selectors import label_selector_matches
@@ -157,7 +158,5 @@ def record_event(store: ObjectStore, involved: dict, reason: str, message: str, 
         "reportingComponent": component,
         "reportingInstance": "",
     }
-    try:
+    with contextlib.suppress(AlreadyExists, ValueError):
         store.create("events", event)
-    except (AlreadyExists, ValueError):
-        pass

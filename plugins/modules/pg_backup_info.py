@@ -1,0 +1,136 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, GreenLang platform engineering
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pg_backup_info
+short_description: Choose a backup written by greenlang.launch.pg_backup and check it is intact
+version_added: 0.1.0
+description:
+  - Lists the backups of an app and environment in O(directory) (from their manifests) and selects one, either the
+    one named O(name), or else the newest backup whose manifest says it is verified.
+  - With O(verify_checksum) (the default) the selected archive's size and sha256 are compared with its
+    manifest; a damaged, truncated or replaced archive makes the module fail, naming the file and both checksums.
+  - With O(verify_readable) the archive is also read back with C(pg_restore --list) (or a full gzip read).
+  - Never changes anything, so it runs in check mode too.
+author:
+  - GreenLang platform engineering (@greenlang)
+extends_documentation_fragment:
+  - greenlang.launch.pg_connection
+options:
+  directory:
+    description:
+      - Directory holding the archives and their C(.manifest.json) files.
+    type: path
+    required: true
+  app:
+    description:
+      - Application whose backups to consider.
+    type: str
+    required: true
+  environment:
+    description:
+      - Environment whose backups to consider.
+    type: str
+    required: true
+  name:
+    description:
+      - Backup to select. Empty selects the newest verified backup.
+    type: str
+    default: ''
+  verify_checksum:
+    description:
+      - Compare the archive's size and sha256 with the manifest and fail on any difference.
+    type: bool
+    default: true
+  verify_readable:
+    description:
+      - Also read the archive back (C(pg_restore --list), or decompress the whole C(.sql.gz)).
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Newest verified vcci backup, checksum checked
+  greenlang.launch.pg_backup_info:
+    directory: /var/backups/greenlang
+    app: vcci
+    environment: production
+  register: chosen
+
+- name: A named backup
+  greenlang.launch.pg_backup_info:
+    directory: /var/backups/greenlang
+    app: vcci
+    environment: production
+    name: vcci_production_20250101T120000Z
+"""
+
+RETURN = r"""
+backup:
+  description: Manifest of the selected backup.
+  returned: success
+  type: dict
+path:
+  description: Path of the selected archive.
+  returned: success
+  type: str
+backups:
+  description: Names of all backups of this app and environment in the directory, oldest first, with C(verified).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "vcci_production_20250101T120000Z", "verified": true}]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
+    BackupError,
+    connection_argument_spec,
+    libpq_env,
+    list_backups,
+    select_backup,
+    verify_checksum,
+    verify_readable,
+)
+
+
+def argument_spec():
+    spec = connection_argument_spec()
+    spec.update(
+        directory=dict(type="path", required=True),
+        app=dict(type="str", required=True),
+        environment=dict(type="str", required=True),
+        name=dict(type="str", default=""),
+        verify_checksum=dict(type="bool", default=True),
+        verify_readable=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    try:
+        backups = [dict(name=m["name"], verified=bool(m.get("verified")))
+                   for m in list_backups(p["directory"], p["app"], p["environment"])]
+        manifest = select_backup(p["directory"], p["app"], p["environment"], p["name"] or None)
+        path = os.path.join(p["directory"], manifest["archive"])
+        if p["verify_checksum"]:
+            verify_checksum(p["directory"], manifest)
+        if p["verify_readable"]:
+            verify_readable(p["pg_bin_dir"], path, manifest["format"], "list", libpq_env({}))
+    except BackupError as exc:
+        module.fail_json(msg=str(exc), failed_step=exc.step, where=exc.where or "")
+    module.exit_json(changed=False, backup=manifest, path=path, backups=backups)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, GreenLang platform engineering
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pg_backup_manifest
+short_description: Record the result of a check (such as a test restore) in a backup's manifest
+version_added: 0.1.0
+description:
+  - Writes O(result) under C(verification.<check>) in the manifest of backup O(name) and recomputes
+    C(verified), which is true only when no check is pending and none failed. A backup whose test restore
+    failed is therefore never selected for a restore by M(greenlang.launch.pg_backup_info).
+  - Idempotent - recording the same result twice reports no change. Supports check mode and diff.
+author:
+  - GreenLang platform engineering (@greenlang)
+options:
+  directory:
+    description:
+      - Directory holding the backup and its manifest.
+    type: path
+    required: true
+  name:
+    description:
+      - Backup name, as returned by M(greenlang.launch.pg_backup).
+    type: str
+    required: true
+  check:
+    description:
+      - Name of the check, for example C(test_restore).
+    type: str
+    required: true
+  result:
+    description:
+      - What the check found. Must contain C(ok) (bool); anything else is kept as evidence.
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Mark the backup verified after a test restore matched its row counts
+  greenlang.launch.pg_backup_manifest:
+    directory: /var/backups/greenlang
+    name: "{{ backup.name }}"
+    check: test_restore
+    result:
+      ok: true
+      database: vcci_verify
+      seconds: 12.5
+"""
+
+RETURN = r"""
+manifest:
+  description: The manifest after the update.
+  returned: success
+  type: dict
+verified:
+  description: Whether the backup now counts as verified.
+  returned: success
+  type: bool
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
+    BackupError,
+    read_manifest,
+    record_check,
+    write_manifest,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            directory=dict(type="path", required=True),
+            name=dict(type="str", required=True),
+            check=dict(type="str", required=True),
+            result=dict(type="dict", required=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not isinstance(p["result"].get("ok"), bool):
+        module.fail_json(msg="result.ok must be true or false, got %r" % (p["result"].get("ok"),))
+    try:
+        before = read_manifest(p["directory"], p["name"])
+        manifest, changed = record_check(p["directory"], p["name"], p["check"], p["result"])
+        if changed and not module.check_mode:
+            write_manifest(p["directory"], manifest)
+    except (BackupError, OSError) as exc:
+        module.fail_json(msg="recording %s for backup %s in %s: %s" % (p["check"], p["name"], p["directory"], exc))
+    module.exit_json(changed=changed, manifest=manifest, verified=manifest["verified"],
+                     diff=dict(before=json.dumps(before, indent=2, sort_keys=True) + "\n",
+                               after=json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, GreenLang platform engineering
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pg_backup_retention
+short_description: Delete old backups of an app and environment, never the last verified one
+version_added: 0.1.0
+description:
+  - Applies a retention policy to the backups (manifests) of O(app) / O(environment) in O(directory).
+  - A backup is kept when it is among the newest O(keep_last) and/or younger than O(max_age_days); when both are
+    set it must satisfy both. C(0) disables a rule; with both C(0) nothing is deleted.
+  - The newest verified backup and every name in O(protect) are always kept, so retention can never remove the
+    only way back.
+  - Idempotent; check mode and diff report what would be deleted.
+author:
+  - GreenLang platform engineering (@greenlang)
+options:
+  directory:
+    description:
+      - Directory holding the backups.
+    type: path
+    required: true
+  app:
+    description:
+      - Application whose backups the policy applies to.
+    type: str
+    required: true
+  environment:
+    description:
+      - Environment whose backups the policy applies to.
+    type: str
+    required: true
+  keep_last:
+    description:
+      - Number of newest backups to keep. C(0) disables this rule.
+    type: int
+    default: 0
+  max_age_days:
+    description:
+      - Age in days beyond which a backup may be deleted. C(0) disables this rule.
+    type: float
+    default: 0
+  protect:
+    description:
+      - Backup names that must survive regardless of the policy (for example the one just taken).
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Keep the newest 7 backups of vcci and nothing older than 30 days
+  greenlang.launch.pg_backup_retention:
+    directory: /var/backups/greenlang
+    app: vcci
+    environment: production
+    keep_last: 7
+    max_age_days: 30
+"""
+
+RETURN = r"""
+deleted:
+  description: Names of the backups deleted (or that would be, in check mode).
+  returned: success
+  type: list
+  elements: str
+kept:
+  description: Names of the backups kept, oldest first.
+  returned: success
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
+    BackupError,
+    delete_backup,
+    list_backups,
+    plan_retention,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            directory=dict(type="path", required=True),
+            app=dict(type="str", required=True),
+            environment=dict(type="str", required=True),
+            keep_last=dict(type="int", default=0),
+            max_age_days=dict(type="float", default=0),
+            protect=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["keep_last"] < 0 or p["max_age_days"] < 0:
+        module.fail_json(msg="keep_last and max_age_days must be 0 (disabled) or more")
+    try:
+        backups = list_backups(p["directory"], p["app"], p["environment"])
+        doomed = plan_retention(backups, p["keep_last"], p["max_age_days"], protect=p["protect"])
+        if not module.check_mode:
+            for manifest in doomed:
+                delete_backup(p["directory"], manifest)
+    except (BackupError, OSError) as exc:
+        module.fail_json(msg="retention in %s: %s" % (p["directory"], exc))
+    deleted = [m["name"] for m in doomed]
+    kept = [m["name"] for m in backups if m["name"] not in deleted]
+    module.exit_json(changed=bool(deleted), deleted=deleted, kept=kept,
+                     diff=dict(before="\n".join(m["name"] for m in backups) + "\n", after="\n".join(kept) + "\n"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, GreenLang platform engineering
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pg_restore_archive
+short_description: Restore a backup written by greenlang.launch.pg_backup into an empty database
+version_added: 0.1.0
+description:
+  - Checks the archive's size and sha256 against its manifest first and refuses a damaged or truncated archive.
+  - Restores into the existing, empty database O(database) and stops at the first error (C(pg_restore
+    --exit-on-error --single-transaction), or C(pg_restore -j) with O(jobs) > 1; C(psql ON_ERROR_STOP
+    --single-transaction) for C(.sql.gz)).
+  - Then counts the rows of the manifest's key tables in the restored database and fails on any difference.
+  - Restoring is an action, not a state, so the module always reports C(changed) outside check mode. The roles
+    restore into a fresh database and swap it in only afterwards, so a failed restore leaves the live one untouched.
+  - In check mode only the checksum is verified.
+author:
+  - GreenLang platform engineering (@greenlang)
+extends_documentation_fragment:
+  - greenlang.launch.pg_connection
+options:
+  directory:
+    description:
+      - Directory holding the backup and its manifest.
+    type: path
+    required: true
+  name:
+    description:
+      - Backup name (see M(greenlang.launch.pg_backup_info) to choose one).
+    type: str
+    required: true
+  database:
+    description:
+      - Existing, empty database to restore into.
+    type: str
+    required: true
+  jobs:
+    description:
+      - Parallel restore workers (custom and directory formats). C(1) restores in a single transaction.
+    type: int
+    default: 1
+  check_row_counts:
+    description:
+      - Compare the restored key tables' row counts with the manifest and fail on a difference.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds the restore may take.
+    type: int
+    default: 21600
+"""
+
+EXAMPLES = r"""
+- name: Restore the chosen backup into a fresh database
+  greenlang.launch.pg_restore_archive:
+    directory: /var/backups/greenlang
+    name: "{{ chosen.backup.name }}"
+    database: vcci__restore
+    jobs: 2
+    login_host: db.internal
+    login_password: "{{ vault_pg_password }}"
+"""
+
+RETURN = r"""
+seconds:
+  description: Time the restore itself took.
+  returned: success and not check mode
+  type: float
+row_counts:
+  description: Row counts of the manifest's key tables in the restored database.
+  returned: success and not check mode
+  type: dict
+path:
+  description: Archive that was restored.
+  returned: success
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
+    BackupError,
+    connection_argument_spec,
+    connection_from_params,
+    read_manifest,
+    restore_archive,
+    verify_checksum,
+)
+
+
+def argument_spec():
+    spec = connection_argument_spec()
+    spec.update(
+        directory=dict(type="path", required=True),
+        name=dict(type="str", required=True),
+        database=dict(type="str", required=True),
+        jobs=dict(type="int", default=1),
+        check_row_counts=dict(type="bool", default=True),
+        timeout=dict(type="int", default=21600),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    if p["jobs"] < 1:
+        module.fail_json(msg="jobs=%s: must be 1 or more" % p["jobs"])
+    diff = dict(before="database %s: as it is\n" % p["database"],
+                after="database %s: restored from %s\n" % (p["database"], p["name"]))
+    try:
+        manifest = read_manifest(p["directory"], p["name"])
+        path = verify_checksum(p["directory"], manifest)
+        if module.check_mode:
+            module.exit_json(changed=True, path=path, diff=diff)
+        result = restore_archive(connection_from_params(p), p["directory"], manifest, p["database"],
+                                 pg_bin=p["pg_bin_dir"], jobs=p["jobs"], timeout=p["timeout"],
+                                 check_row_counts=p["check_row_counts"])
+    except BackupError as exc:
+        module.fail_json(msg="restore of %s into database %s: %s" % (p["name"], p["database"], exc),
+                         failed_step=exc.step, where=exc.where or "")
+    module.exit_json(changed=True, path=path, seconds=result["seconds"], row_counts=result["row_counts"], diff=diff)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Garbage collector: ownerReference cascades and namespace contents.
+
+- Background cascading deletion (https://kubernetes.io/docs/concepts/architecture/garbage-collection/):
+  an object all of whose owners are gone is deleted. Owners are matched by uid, as kube does.
+- Foreground deletion: an owner carrying deletionTimestamp and the ``foregroundDeletion`` finalizer
+  loses its dependents first, then the finalizer, then itself; ``orphan`` drops the dependents'
+  ownerReferences to it instead.
+- A deleted Namespace (gone, or Terminating with deletionTimestamp) loses everything in it; a
+  Terminating one is then removed once empty.
+Pods are deleted gracefully (deletionTimestamp) so that the kubelet stops what runs for them.
+Events older than an hour are dropped (kube-apiserver's default --event-ttl).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from rehearsal.kubeapi.controllers.manager import Controller
+from rehearsal.kubeapi.controllers.util import delete_pod, is_terminating, parse_time
+from rehearsal.kubeapi.store import Conflict, Event, NotFound
+
+SCAN_KEY = "scan"
+NS_PREFIX = "namespace:"
+EVENT_TTL = 3600.0
+
+
+class GarbageCollector(Controller):
+    name = "garbage-collector"
+    resync_period = 1.0
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._deleted_namespaces: set[str] = set()
+
+    def keys_for(self, ev: Event):
+        if ev.resource == "namespaces":
+            obj = ev.object
+            name = obj["metadata"]["name"]
+            if ev.type == "DELETED" or is_terminating(obj):
+                if ev.type == "DELETED":
+                    self._deleted_namespaces.add(name)
+                return [NS_PREFIX + name]
+            return ()
+        if ev.type == "DELETED" or (ev.type == "MODIFIED" and is_terminating(ev.object)):
+            return [SCAN_KEY]
+        return ()
+
+    def resync_keys(self):
+        keys = [SCAN_KEY]
+        for ns in self.store.list("namespaces")[0]:
+            if is_terminating(ns):
+                keys.append(NS_PREFIX + ns["metadata"]["name"])
+        keys += [NS_PREFIX + n for n in list(self._deleted_namespaces)]
+        return keys
+
+    def reconcile(self, key: str) -> float | None:
+        if key.startswith(NS_PREFIX):
+            return self._namespace(key[len(NS_PREFIX):])
+        return self._scan()
+
+    # -- namespaces ---------------------------------------------------------------------------
+    def _namespace(self, name: str) -> float | None:
+        try:
+            ns_obj = self.store.get("namespaces", None, name)
+        except NotFound:
+            ns_obj = None
+        if ns_obj is not None and not is_terminating(ns_obj):
+            self._deleted_namespaces.discard(name)  # re-created: nothing to clean
+            return None
+        left = 0
+        for resource in self.store.resources():
+            for obj in self.store.list(resource, name)[0]:
+                left += 1
+                self._delete(resource, obj)
+        if left:
+            return 0.2
+        self._deleted_namespaces.discard(name)
+        if ns_obj is not None:  # Terminating and now empty: finish the deletion
+            with contextlib.suppress(NotFound, Conflict):
+                self.store.delete("namespaces", None, name, uid=ns_obj["metadata"]["uid"])
+        return None
+
+    # -- owner references -------------------------------------------------------------------
+    def _scan(self) -> float | None:
+        everything = [(r, o) for r in self.store.resources() for o in self.store.list(r)[0]]
+        uids = {o["metadata"].get("uid") for _r, o in everything}
+        owners_deleting = {o["metadata"].get("uid"): o for _r, o in everything if is_terminating(o)}
+        by_owner: dict[str, list[tuple[str, dict]]] = {}
+        now = time.time()
+        again = None
+        orphans = []
+        for resource, obj in everything:
+            refs = obj["metadata"].get("ownerReferences") or []
+            for ref in refs:
+                by_owner.setdefault(ref.get("uid"), []).append((resource, obj))
+            if refs and not any(ref.get("uid") in uids for ref in refs):
+                orphans.append((resource, obj))
+            elif resource == "events":
+                ts = parse_time(obj.get("lastTimestamp") or obj["metadata"].get("creationTimestamp"))
+                if ts is not None and ts + EVENT_TTL < now:
+                    self._delete(resource, obj)
+        if orphans:
+            # The listing above is not one snapshot: an owner created while it ran may be missing from it.
+            # Look again before deleting anything (kube's GC also confirms absence with a live lookup).
+            uids = {o["metadata"].get("uid") for r in self.store.resources() for o in self.store.list(r)[0]}
+            for resource, obj in orphans:
+                if not any(ref.get("uid") in uids for ref in obj["metadata"]["ownerReferences"]):
+                    self._delete(resource, obj)
+        for uid, owner in owners_deleting.items():
+            finalizers = owner["metadata"].get("finalizers") or []
+            if "foregroundDeletion" in finalizers:
+                dependents = by_owner.get(uid, [])
+                for resource, dep in dependents:
+                    self._delete(resource, dep)
+                if dependents:
+                    again = 0.2
+                else:
+                    self._drop_finalizer(owner, "foregroundDeletion")
+            elif "orphan" in finalizers:
+                for resource, dep in by_owner.get(uid, []):
+                    dep["metadata"]["ownerReferences"] = [
+                        r for r in dep["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                    self.store.update(resource, dep, part="all")
+                self._drop_finalizer(owner, "orphan")
+        return again
+
+    def _drop_finalizer(self, owner: dict, finalizer: str) -> None:
+        meta = owner["metadata"]
+        resource = self._resource_of(owner)
+        if resource is None:
+            return
+        meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != finalizer]
+        if not meta["finalizers"]:
+            # Last finalizer gone on an object being deleted: kube-apiserver removes it now.
+            with contextlib.suppress(NotFound, Conflict):
+                self.store.delete(resource, meta.get("namespace"), meta["name"], uid=meta.get("uid"))
+            return
+        self.store.update(resource, owner, part="all")
+
+    def _resource_of(self, obj: dict) -> str | None:
+        uid = obj["metadata"].get("uid")
+        ns = obj["metadata"].get("namespace")
+        for resource in self.store.resources():
+            try:
+                if self.store.get(resource, ns, obj["metadata"]["name"])["metadata"].get("uid") == uid:
+                    return resource
+            except NotFound:
+                continue
+        return None
+
+    def _delete(self, resource: str, obj: dict) -> None:
+        meta = obj["metadata"]
+        try:
+            if resource == "pods":
+                delete_pod(self.store, obj)  # the kubelet stops it, then removes the object
+            elif not is_terminating(obj) or not meta.get("finalizers"):
+                self.store.delete(resource, meta.get("namespace"), meta["name"], uid=meta.get("uid"))
+        except (NotFound, Conflict):
+            pass

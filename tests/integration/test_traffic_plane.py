@@ -1,0 +1,163 @@
+"""Real nginx splitting real traffic between real demo-app processes, configured from cluster objects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from rehearsal.traffic.controller import TrafficPlane
+from rehearsal.traffic.render import HTTPROUTES, INGRESSES, ROUTES
+from tests.integration.traffic_fixtures import (
+    MiniCluster,
+    SteadyLoad,
+    count_versions,
+    pod_manifest,
+    service_manifest,
+    wait_until,
+)
+
+REQUESTS = 1000
+TOLERANCE = 5.0  # percentage points
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """v1 and v2 of the vcci demo app (one pod each, own Service each) behind one nginx."""
+    tmp = tmp_path_factory.mktemp("traffic")
+    with MiniCluster(tmp) as mc:
+        for track, version in (("blue", "v1"), ("green", "v2")):
+            mc.create("pods", pod_manifest(f"vcci-{track}", "vcci", version, labels={"app": "vcci", "track": track}))
+            mc.create("services", service_manifest(f"vcci-{track}", {"app": "vcci", "track": track}))
+        mc.wait_ready("vcci-blue", "vcci-green")
+        wait_until(lambda: mc.ready_addresses("vcci-blue") and mc.ready_addresses("vcci-green"), what="endpoints")
+        with TrafficPlane(tmp / "nginx", mc.store) as tp:
+            yield mc, tp
+
+
+@pytest.fixture
+def routing(stack):
+    """Creates routing objects for one test and removes them afterwards."""
+    mc, tp = stack
+    created = []
+
+    def create(resource: str, obj: dict) -> None:
+        obj.setdefault("metadata", {}).setdefault("namespace", "default")
+        mc.store.create(resource, obj)
+        created.append((resource, obj["metadata"]["name"]))
+        tp.sync()
+
+    yield create
+    for resource, name in created:
+        mc.store.delete(resource, "default", name)
+    tp.sync()
+
+
+def share_of(counts, version: str) -> float:
+    return 100.0 * counts[version] / sum(counts.values())
+
+
+def ingress(name: str, host: str, svc: str, annotations: dict | None = None) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": svc, "port": {"number": 80}}}}]}}]}}
+
+
+def test_httproute_90_10_split_is_measured_within_5_points(stack, routing):
+    _mc, tp = stack
+    routing(HTTPROUTES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                         "metadata": {"name": "vcci"},
+                         "spec": {"hostnames": ["vcci.rehearsal.test"], "rules": [{"backendRefs": [
+                             {"name": "vcci-blue", "port": 80, "weight": 90},
+                             {"name": "vcci-green", "port": 80, "weight": 10}]}]}})
+    counts = count_versions(tp.url, "vcci.rehearsal.test", REQUESTS)
+    print(f"HTTPRoute 90/10 over {REQUESTS} requests: {dict(counts)}")
+    assert set(counts) == {"v1", "v2"}
+    assert abs(share_of(counts, "v2") - 10) <= TOLERANCE
+
+
+def test_ingress_nginx_canary_weight_10_is_measured_within_5_points(stack, routing):
+    _mc, tp = stack
+    routing(INGRESSES, ingress("cbam", "cbam.rehearsal.test", "vcci-blue"))
+    routing(INGRESSES, ingress("cbam-canary", "cbam.rehearsal.test", "vcci-green",
+                               {"nginx.ingress.kubernetes.io/canary": "true",
+                                "nginx.ingress.kubernetes.io/canary-weight": "10"}))
+    counts = count_versions(tp.url, "cbam.rehearsal.test", REQUESTS)
+    print(f"canary Ingress weight 10 over {REQUESTS} requests: {dict(counts)}")
+    assert set(counts) == {"v1", "v2"}
+    assert abs(share_of(counts, "v2") - 10) <= TOLERANCE
+
+
+def test_openshift_route_90_10_split_is_measured_within_5_points(stack, routing):
+    _mc, tp = stack
+    routing(ROUTES, {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "csrd"},
+                     "spec": {"host": "csrd.rehearsal.test", "to": {"kind": "Service", "name": "vcci-blue", "weight": 90},
+                              "alternateBackends": [{"kind": "Service", "name": "vcci-green", "weight": 10}]}})
+    counts = count_versions(tp.url, "csrd.rehearsal.test", REQUESTS)
+    print(f"Route 90/10 over {REQUESTS} requests: {dict(counts)}")
+    assert set(counts) == {"v1", "v2"}
+    assert abs(share_of(counts, "v2") - 10) <= TOLERANCE
+
+
+def test_weight_annotation_on_the_primary_ingress_changes_nothing(stack, routing):
+    _mc, tp = stack
+    routing(INGRESSES, ingress("solo", "solo.rehearsal.test", "vcci-blue",
+                               {"nginx.ingress.kubernetes.io/canary-weight": "50"}))
+    routing(INGRESSES, ingress("solo-green", "green.rehearsal.test", "vcci-green"))
+    counts = count_versions(tp.url, "solo.rehearsal.test", 300)
+    assert counts == {"v1": 300}
+
+
+def test_canary_by_header_always_and_never_override_the_weight(stack, routing):
+    _mc, tp = stack
+    routing(INGRESSES, ingress("hdr", "hdr.rehearsal.test", "vcci-blue"))
+    routing(INGRESSES, ingress("hdr-canary", "hdr.rehearsal.test", "vcci-green",
+                               {"nginx.ingress.kubernetes.io/canary": "true",
+                                "nginx.ingress.kubernetes.io/canary-weight": "50",
+                                "nginx.ingress.kubernetes.io/canary-by-header": "X-Canary"}))
+    assert count_versions(tp.url, "hdr.rehearsal.test", 100, headers={"X-Canary": "always"}) == {"v2": 100}
+    assert count_versions(tp.url, "hdr.rehearsal.test", 100, headers={"X-Canary": "never"}) == {"v1": 100}
+    other = count_versions(tp.url, "hdr.rehearsal.test", 200, headers={"X-Canary": "maybe"})
+    assert set(other) == {"v1", "v2"}  # any other value falls through to the 50 % weight
+
+
+def test_unknown_host_gets_404_and_healthz_answers(stack):
+    _mc, tp = stack
+    assert count_versions(tp.url, "nobody.rehearsal.test", 5) == {"status 404": 5}
+    assert tp.served_hash() == tp.current_hash
+
+
+def test_twenty_graceful_reloads_under_load_fail_no_request(stack, routing):
+    _mc, tp = stack
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "reload"},
+             "spec": {"hostnames": ["reload.rehearsal.test"], "rules": [{"backendRefs": [
+                 {"name": "vcci-blue", "port": 80, "weight": 50}, {"name": "vcci-green", "port": 80, "weight": 50}]}]}}
+    routing(HTTPROUTES, route)
+    reloads_before = tp.reloads
+    with SteadyLoad(tp.url, "reload.rehearsal.test", rps=80) as load:
+        for i in range(20):
+            current = tp.store.get(HTTPROUTES, "default", "reload")
+            current["spec"]["rules"][0]["backendRefs"][0]["weight"] = 40 + (i % 2) * 20
+            tp.store.update(HTTPROUTES, current)
+            # The controller notices the change, debounces, renders and reloads on its own.
+            wait_until(lambda n=i: tp.reloads >= reloads_before + n + 1, timeout=10, what="reload")
+            wait_until(lambda: tp.served_hash() == tp.current_hash, timeout=10, what="new config served")
+    print(f"{tp.reloads - reloads_before} reloads under load: {load.total} requests, "
+          f"{len(load.failures)} failed {load.failures[:5]}")
+    assert tp.reloads - reloads_before >= 20
+    assert load.total > 200
+    assert load.failures == []
+
+
+def test_stopping_the_traffic_plane_leaves_no_nginx_process(tmp_path, stack):
+    mc, _tp = stack
+    tp = TrafficPlane(tmp_path / "nginx2", mc.store).start()
+    master = int((tmp_path / "nginx2" / "nginx.pid").read_text())
+    workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    assert workers
+    tp.stop()
+    for pid in [master, *map(int, workers)]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -1,0 +1,253 @@
+"""Helpers for the traffic-plane and process-runtime integration tests.
+
+``MiniCluster`` is an ObjectStore plus the two controllers these tests need — a kubelet loop driving a
+``ProcessRuntime`` and an endpoints controller — so the runtime and nginx are exercised against real
+objects and real processes without the full emulator.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import requests
+
+from rehearsal.kubeapi.process_runtime import ProcessRuntime
+from rehearsal.kubeapi.store import NotFound, ObjectStore
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+def pod_manifest(name: str, app: str, version: str, *, labels: dict | None = None, env: dict | None = None,
+                 readiness: bool = True, liveness: bool = False, restart_policy: str = "Always",
+                 command: list[str] | None = None, grace: int | None = None) -> dict:
+    container = {"name": "app", "image": f"rehearsal/{app}:{version}", "ports": [{"name": "http", "containerPort": 8080}],
+                 "env": [{"name": k, "value": str(v)} for k, v in (env or {}).items()]}
+    if readiness:
+        container["readinessProbe"] = {"httpGet": {"path": "/health/ready", "port": "http"},
+                                       "periodSeconds": 0.2, "failureThreshold": 1}
+    if liveness:
+        container["livenessProbe"] = {"httpGet": {"path": "/health/live", "port": "http"},
+                                      "periodSeconds": 0.5, "failureThreshold": 2}
+    if command:
+        container["command"] = command
+    spec = {"containers": [container], "restartPolicy": restart_policy}
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": labels or {"app": app, "version": version}},
+            "spec": spec}
+
+
+def service_manifest(name: str, selector: dict, port: int = 80) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": port, "targetPort": "http"}]}}
+
+
+def _is_ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+class MiniCluster:
+    """A store, a kubelet loop over a ProcessRuntime, and an endpoints controller, on one thread."""
+
+    def __init__(self, tmp_path, period: float = 0.1, **runtime_kwargs):
+        self.store = ObjectStore()
+        runtime_kwargs.setdefault("backoff_base", 0.5)
+        runtime_kwargs.setdefault("backoff_cap", 4.0)
+        self.runtime = ProcessRuntime(tmp_path / "pod-logs", **runtime_kwargs)
+        self.period = period
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mini-cluster", daemon=True)
+        self.errors: list[str] = []
+
+    def __enter__(self) -> MiniCluster:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.runtime.shutdown()
+
+    # -- objects ---------------------------------------------------------------------------------------
+
+    def create(self, resource: str, obj: dict) -> dict:
+        return self.store.create(resource, obj)
+
+    def pod(self, name: str) -> dict:
+        return self.store.get("pods", "default", name)
+
+    def delete_pod(self, name: str, grace: int | None = None) -> None:
+        pod = self.pod(name)
+        if grace is None:
+            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+        self.store.mark_deleting("pods", "default", name, grace)
+
+    def wait_ready(self, *names: str, timeout: float = 20.0) -> None:
+        wait_until(lambda: all(_is_ready(self.pod(n)) for n in names), timeout, what=f"pods {names} ready")
+
+    def ready_addresses(self, service: str) -> list[str]:
+        try:
+            ep = self.store.get("endpoints", "default", service)
+        except NotFound:
+            return []
+        return sorted(a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
+
+    # -- the loop ----------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self._kubelet()
+                self._endpoints()
+            except Exception as exc:  # recorded so a test can show it
+                self.errors.append(repr(exc))
+
+    def _kubelet(self) -> None:
+        pods, _ = self.store.list("pods")
+        for pod in pods:
+            meta = pod["metadata"]
+            if meta.get("deletionTimestamp"):
+                if self.runtime.terminate(pod):
+                    with contextlib.suppress(NotFound):
+                        self.store.delete("pods", meta["namespace"], meta["name"], uid=meta["uid"])
+                continue
+            status = self.runtime.sync(pod)
+            if status is not None:
+                pod["status"] = status
+                with contextlib.suppress(NotFound):
+                    self.store.update("pods", pod, part="status")
+
+    def _endpoints(self) -> None:
+        pods, _ = self.store.list("pods")
+        services, _ = self.store.list("services")
+        for svc in services:
+            selector = svc["spec"].get("selector") or {}
+            ready, not_ready = [], []
+            port_numbers = {}
+            for pod in pods:
+                labels = pod["metadata"].get("labels") or {}
+                ip = (pod.get("status") or {}).get("podIP")
+                if not ip or any(labels.get(k) != v for k, v in selector.items()):
+                    continue
+                # Terminating pods leave the ready set at once, as the endpoints controller does.
+                target = ready if _is_ready(pod) and not pod["metadata"].get("deletionTimestamp") else not_ready
+                target.append({"ip": ip, "targetRef": {"kind": "Pod", "name": pod["metadata"]["name"]}})
+                for c in pod["spec"]["containers"]:
+                    for p in c.get("ports") or []:
+                        port_numbers[p.get("name")] = p["containerPort"]
+            ports = []
+            for sp in svc["spec"]["ports"]:
+                tp = sp.get("targetPort", sp["port"])
+                number = port_numbers.get(tp, 8080) if isinstance(tp, str) else tp
+                ports.append({"name": sp.get("name", ""), "port": number, "protocol": "TCP"})
+            subset = {"ports": ports}
+            if ready:
+                subset["addresses"] = sorted(ready, key=lambda a: a["ip"])
+            if not_ready:
+                subset["notReadyAddresses"] = sorted(not_ready, key=lambda a: a["ip"])
+            ep = {"apiVersion": "v1", "kind": "Endpoints",
+                  "metadata": {"name": svc["metadata"]["name"], "namespace": "default"},
+                  "subsets": [subset] if (ready or not_ready) else []}
+            try:
+                old = self.store.get("endpoints", "default", svc["metadata"]["name"])
+            except NotFound:
+                self.store.create("endpoints", ep)
+                continue
+            if old.get("subsets") != ep["subsets"]:
+                old["subsets"] = ep["subsets"]
+                self.store.update("endpoints", old, part="all")
+
+
+# -- measuring traffic ----------------------------------------------------------------------------------------
+
+
+def count_versions(url: str, host: str, n: int = 1000, path: str = "/health/live", workers: int = 8,
+                   headers: dict | None = None) -> collections.Counter:
+    """Send ``n`` GETs for ``host`` through ``url``; count responses by X-App-Version (or status on failure)."""
+    counts: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+    per_worker = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+
+    def work(k: int) -> None:
+        with requests.Session() as s:
+            for _ in range(k):
+                try:
+                    r = s.get(url + path, headers={"Host": host, **(headers or {})}, timeout=10)
+                    key = r.headers.get("X-App-Version") if r.status_code < 400 else f"status {r.status_code}"
+                except requests.RequestException as exc:
+                    key = f"error {type(exc).__name__}"
+                with lock:
+                    counts[key] += 1
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in per_worker]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return counts
+
+
+class SteadyLoad:
+    """Background GETs at a steady rate that record every outcome (used while things change underneath)."""
+
+    def __init__(self, url: str, host: str, rps: float = 100, path: str = "/health/live", workers: int = 4):
+        self.url, self.host, self.path = url, host, path
+        self.interval = workers / rps
+        self.workers = workers
+        self.results: list[tuple[int | str, str]] = []  # (status or error, version)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+
+    def _work(self) -> None:
+        with requests.Session() as s:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                try:
+                    r = s.get(self.url + self.path, headers={"Host": self.host}, timeout=10)
+                    outcome = (r.status_code, r.headers.get("X-App-Version", ""))
+                except requests.RequestException as exc:
+                    outcome = (f"error {type(exc).__name__}: {exc}", "")
+                with self._lock:
+                    self.results.append(outcome)
+                next_at += self.interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def __enter__(self) -> SteadyLoad:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=15)
+
+    @property
+    def failures(self) -> list:
+        with self._lock:
+            return [r for r in self.results if not (isinstance(r[0], int) and r[0] < 500)]
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return len(self.results)
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())

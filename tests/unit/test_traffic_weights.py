@@ -1,0 +1,394 @@
+"""Weight arithmetic of canary_weight, per provider, on plain object dicts."""
+
+import copy
+
+import pytest
+from ansible_collections.greenlang.launch.plugins.module_utils import traffic_weights as tw
+from hypothesis import given
+from hypothesis import strategies as st
+
+NGX = "nginx.ingress.kubernetes.io/"
+
+
+def httproute(*rules):
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "vcci", "namespace": "greenlang", "resourceVersion": "7"},
+        "spec": {"parentRefs": [{"name": "edge"}], "rules": list(rules)},
+    }
+
+
+def rule(*refs, name=None):
+    r = {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": list(refs)}
+    if name:
+        r["name"] = name
+    return r
+
+
+def ref(name, weight=None, port=8080):
+    r = {"name": name, "port": port}
+    if weight is not None:
+        r["weight"] = weight
+    return r
+
+
+def weights_of(route, idx=0):
+    return {r["name"]: r.get("weight") for r in route["spec"]["rules"][idx]["backendRefs"]}
+
+
+def primary_ingress(annotations=None):
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "vcci-ingress", "namespace": "greenlang", "labels": {"app": "vcci"},
+                     "annotations": dict(annotations or {NGX + "proxy-body-size": "10m"})},
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["vcci.example"], "secretName": "vcci-tls"}],
+            "rules": [{"host": "vcci.example", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": "vcci-stable", "port": {"number": 80}}}},
+                {"path": "/docs", "pathType": "Prefix",
+                 "backend": {"service": {"name": "docs", "port": {"number": 80}}}},
+            ]}}],
+        },
+    }
+
+
+def ocp_route(to_weight=None, alternates=()):
+    to = {"kind": "Service", "name": "csrd-stable"}
+    if to_weight is not None:
+        to["weight"] = to_weight
+    r = {"apiVersion": "route.openshift.io/v1", "kind": "Route",
+         "metadata": {"name": "csrd", "namespace": "greenlang"},
+         "spec": {"host": "csrd.example", "to": to}}
+    if alternates:
+        r["spec"]["alternateBackends"] = [dict(a) for a in alternates]
+    return r
+
+
+# ----------------------------------------------------------------------------- schedule arithmetic
+
+@pytest.mark.parametrize("current, expected", [(0, 10), (None, 10), (9.99, 10), (10, 25), (24, 25), (25, 50),
+                                               (50, 100), (100, 100), (60, 100)])
+def test_advance_moves_to_first_step_above_current_weight(current, expected):
+    assert tw.target_weight("advance", current, 100, steps=[10, 25, 50, 100]) == expected
+
+
+def test_advance_rejects_steps_that_do_not_increase():
+    with pytest.raises(tw.WeightError) as e:
+        tw.target_weight("advance", 0, 100, steps=[10, 50, 25])
+    assert e.value.param == "steps"
+
+
+def test_weight_above_weight_total_names_the_parameter_and_range():
+    with pytest.raises(tw.WeightError) as e:
+        tw.target_weight("set", 0, 100, weight=101)
+    assert e.value.param == "weight"
+    assert "between 0 and 100" in str(e.value)
+
+
+def test_negative_weight_is_rejected():
+    with pytest.raises(tw.WeightError):
+        tw.validate_weight(-1, 100)
+
+
+def test_openshift_weight_total_above_256_is_rejected():
+    with pytest.raises(tw.WeightError) as e:
+        tw.validate_weight_total(300, "openshift_route")
+    assert e.value.param == "weight_total" and "256" in str(e.value)
+
+
+def test_promote_and_abort_go_to_the_ends():
+    assert tw.target_weight("promote", 25, 256) == 256
+    assert tw.target_weight("abort", 25, 256) == 0
+
+
+# ----------------------------------------------------------------------------- Gateway API
+
+def test_gateway_set_adds_canary_ref_copied_from_stable():
+    route = httproute(rule(ref("vcci-stable")))
+    d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10)
+    assert d["operation"] == "replace"
+    assert d["previous_weight"] == 0 and d["weight"] == 10
+    assert weights_of(d["after"]) == {"vcci-stable": 90, "vcci-canary": 10}
+    assert d["after"]["spec"]["rules"][0]["backendRefs"][1]["port"] == 8080
+    assert route["spec"]["rules"][0]["backendRefs"] == [ref("vcci-stable")], "input must not be mutated"
+
+
+def test_gateway_canary_port_is_used_for_a_new_ref():
+    route = httproute(rule(ref("vcci-stable")))
+    d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10, canary_port=9090)
+    assert d["after"]["spec"]["rules"][0]["backendRefs"][1]["port"] == 9090
+
+
+def test_gateway_same_weight_again_is_no_change():
+    route = httproute(rule(ref("vcci-stable", 75), ref("vcci-canary", 25)))
+    d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=25)
+    assert d["operation"] == "none" and d["after"] == route
+
+
+def test_gateway_reads_relative_weights_with_defaults_of_one():
+    route = httproute(rule(ref("vcci-stable"), ref("vcci-canary")))
+    d = tw.plan("gateway_api", {"route": route}, "read", "vcci-stable", "vcci-canary")
+    assert d["previous_weight"] == 50 and d["operation"] == "none"
+
+
+def test_gateway_weight_total_scales_written_weights():
+    route = httproute(rule(ref("vcci-stable", 1000)))
+    d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=125, weight_total=1000)
+    assert weights_of(d["after"]) == {"vcci-stable": 875, "vcci-canary": 125}
+    assert d["weight"] == 125
+
+
+def test_gateway_multi_rule_route_shifts_only_rules_that_reference_the_app():
+    route = httproute(rule(ref("vcci-stable"), name="api"),
+                      rule(ref("docs"), name="docs"),
+                      rule(ref("vcci-stable", 100), ref("vcci-canary", 0), name="calc"))
+    d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=25)
+    assert weights_of(d["after"], 0) == {"vcci-stable": 75, "vcci-canary": 25}
+    assert weights_of(d["after"], 1) == {"docs": None}
+    assert weights_of(d["after"], 2) == {"vcci-stable": 75, "vcci-canary": 25}
+    assert [r["index"] for r in d["detail"]] == [0, 2]
+
+
+def test_gateway_rules_selects_by_name_and_by_index():
+    route = httproute(rule(ref("vcci-stable", 100), name="api"), rule(ref("vcci-stable", 100), name="calc"))
+    by_name = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10,
+                      rules=["calc"])
+    assert weights_of(by_name["after"], 0) == {"vcci-stable": 100}
+    assert weights_of(by_name["after"], 1) == {"vcci-stable": 90, "vcci-canary": 10}
+    by_index = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10, rules=["0"])
+    assert weights_of(by_index["after"], 0) == {"vcci-stable": 90, "vcci-canary": 10}
+    assert weights_of(by_index["after"], 1) == {"vcci-stable": 100}
+
+
+def test_gateway_unknown_rule_is_an_error_naming_rules():
+    route = httproute(rule(ref("vcci-stable"), name="api"))
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10, rules=["nope"])
+    assert e.value.param == "rules" and "api" in str(e.value)
+
+
+def test_gateway_disagreeing_rules_advance_from_the_largest_weight():
+    route = httproute(rule(ref("vcci-stable", 90), ref("vcci-canary", 10)),
+                      rule(ref("vcci-stable", 75), ref("vcci-canary", 25)))
+    d = tw.plan("gateway_api", {"route": route}, "advance", "vcci-stable", "vcci-canary", steps=[10, 25, 50, 100])
+    assert d["previous_weight"] == 25 and d["weight"] == 50
+    assert weights_of(d["after"], 0) == weights_of(d["after"], 1) == {"vcci-stable": 50, "vcci-canary": 50}
+
+
+def test_gateway_abort_keeps_canary_ref_at_zero():
+    route = httproute(rule(ref("vcci-stable", 50), ref("vcci-canary", 50)))
+    d = tw.plan("gateway_api", {"route": route}, "abort", "vcci-stable", "vcci-canary")
+    assert weights_of(d["after"]) == {"vcci-stable": 100, "vcci-canary": 0}
+
+
+def test_gateway_abort_without_canary_changes_nothing():
+    route = httproute(rule(ref("vcci-stable", 1)))
+    d = tw.plan("gateway_api", {"route": route}, "abort", "vcci-stable", "vcci-canary")
+    assert d["operation"] == "none"
+
+
+def test_gateway_promote_with_fold_removes_canary_and_gives_stable_everything():
+    route = httproute(rule(ref("vcci-stable", 0), ref("vcci-canary", 100)))
+    d = tw.plan("gateway_api", {"route": route}, "promote", "vcci-stable", "vcci-canary", fold=True)
+    assert weights_of(d["after"]) == {"vcci-stable": 100}
+    assert d["previous_weight"] == 100 and d["weight"] == 0
+    again = tw.plan("gateway_api", {"route": d["after"]}, "promote", "vcci-stable", "vcci-canary", fold=True)
+    assert again["operation"] == "none"
+
+
+def test_gateway_other_backends_in_a_rule_are_untouched():
+    route = httproute(rule(ref("vcci-stable", 90), ref("vcci-canary", 10), ref("mirror", 5)))
+    d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=50)
+    assert weights_of(d["after"]) == {"vcci-stable": 50, "vcci-canary": 50, "mirror": 5}
+
+
+def test_gateway_route_without_the_stable_backend_is_an_error():
+    route = httproute(rule(ref("other")))
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10)
+    assert e.value.param == "stable_backend"
+
+
+def test_fold_without_promote_is_rejected():
+    route = httproute(rule(ref("vcci-stable")))
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("gateway_api", {"route": route}, "abort", "vcci-stable", "vcci-canary", fold=True)
+    assert e.value.param == "fold"
+
+
+# ----------------------------------------------------------------------------- ingress-nginx
+
+def test_ingress_creates_canary_from_primary_and_leaves_primary_alone():
+    primary = primary_ingress()
+    before = copy.deepcopy(primary)
+    d = tw.plan("ingress_nginx", {"primary": primary, "canary": None}, "set", "vcci-stable", "vcci-canary",
+                weight=10, canary_name="vcci-ingress-canary")
+    assert d["operation"] == "create" and d["previous_weight"] is None and d["weight"] == 10
+    canary = d["after"]
+    ann = canary["metadata"]["annotations"]
+    assert canary["metadata"]["name"] == "vcci-ingress-canary"
+    assert ann[NGX + "canary"] == "true" and ann[NGX + "canary-weight"] == "10"
+    assert ann[NGX + "proxy-body-size"] == "10m"
+    assert NGX + "canary-weight-total" not in ann
+    paths = canary["spec"]["rules"][0]["http"]["paths"]
+    assert paths[0]["backend"]["service"]["name"] == "vcci-canary"
+    assert paths[1]["backend"]["service"]["name"] == "docs"
+    assert canary["spec"]["ingressClassName"] == "nginx"
+    assert "tls" not in canary["spec"]
+    assert primary == before
+
+
+def test_ingress_updates_existing_canary_weight():
+    canary = tw.ingress_apply({"metadata": {"name": "vcci-ingress-canary"}}, 10)
+    d = tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": canary}, "advance", "vcci-stable",
+                "vcci-canary", steps=[10, 25, 50, 100], canary_name="vcci-ingress-canary")
+    assert d["operation"] == "replace" and d["previous_weight"] == 10 and d["weight"] == 25
+    assert d["after"]["metadata"]["annotations"][NGX + "canary-weight"] == "25"
+
+
+def test_ingress_weight_total_is_written_and_read_back():
+    d = tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": None}, "set", "vcci-stable",
+                "vcci-canary", weight=3, weight_total=1000, canary_name="c")
+    ann = d["after"]["metadata"]["annotations"]
+    assert ann[NGX + "canary-weight"] == "3" and ann[NGX + "canary-weight-total"] == "1000"
+    assert tw.ingress_read(d["after"], 1000) == 3
+    assert tw.ingress_read(d["after"], 100) == pytest.approx(0.3)
+
+
+def test_ingress_abort_without_canary_creates_nothing():
+    d = tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": None}, "abort", "vcci-stable",
+                "vcci-canary", canary_name="c")
+    assert d["operation"] == "none" and d["after"] is None
+
+
+def test_ingress_missing_canary_with_create_disabled_is_an_error():
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": None}, "set", "vcci-stable",
+                "vcci-canary", weight=10, create_canary=False, canary_name="c")
+    assert e.value.param == "create_canary"
+
+
+def test_ingress_canary_name_equal_to_primary_is_refused():
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": None}, "set", "vcci-stable",
+                "vcci-canary", weight=10, canary_name="vcci-ingress")
+    assert e.value.param == "canary_ingress_name"
+
+
+def test_ingress_canary_annotations_of_primary_are_not_copied():
+    primary = primary_ingress({NGX + "canary": "true", NGX + "canary-weight": "50", NGX + "ssl-redirect": "false"})
+    d = tw.plan("ingress_nginx", {"primary": primary, "canary": None}, "set", "vcci-stable", "vcci-canary",
+                weight=10, canary_name="c")
+    ann = d["after"]["metadata"]["annotations"]
+    assert ann[NGX + "canary-weight"] == "10" and ann[NGX + "ssl-redirect"] == "false"
+    assert tw.primary_has_canary_annotations(primary) == [NGX + "canary", NGX + "canary-weight"]
+
+
+def test_ingress_fold_deletes_the_canary_ingress():
+    canary = tw.ingress_apply({"metadata": {"name": "c"}}, 100)
+    d = tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": canary}, "promote", "vcci-stable",
+                "vcci-canary", fold=True, canary_name="c")
+    assert d["operation"] == "delete" and d["after"] is None
+
+
+def test_ingress_primary_without_the_stable_service_is_an_error():
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": None}, "set", "nope", "vcci-canary",
+                weight=10, canary_name="c")
+    assert e.value.param == "stable_backend"
+
+
+# ----------------------------------------------------------------------------- OpenShift Route
+
+def test_route_adds_alternate_backend_with_weights():
+    d = tw.plan("openshift_route", {"route": ocp_route()}, "set", "csrd-stable", "csrd-canary", weight=10)
+    spec = d["after"]["spec"]
+    assert spec["to"] == {"kind": "Service", "name": "csrd-stable", "weight": 90}
+    assert spec["alternateBackends"] == [{"kind": "Service", "name": "csrd-canary", "weight": 10}]
+    assert d["previous_weight"] == 0
+
+
+def test_route_default_weight_is_100_when_reading():
+    route = ocp_route(alternates=[{"kind": "Service", "name": "csrd-canary", "weight": 100}])
+    d = tw.plan("openshift_route", {"route": route}, "read", "csrd-stable", "csrd-canary")
+    assert d["previous_weight"] == 50
+
+
+def test_route_weight_total_256():
+    route = ocp_route(to_weight=256)
+    d = tw.plan("openshift_route", {"route": route}, "set", "csrd-stable", "csrd-canary", weight=64,
+                weight_total=256)
+    assert d["after"]["spec"]["to"]["weight"] == 192
+    assert d["after"]["spec"]["alternateBackends"][0]["weight"] == 64
+
+
+def test_route_fold_drops_canary_alternate_and_keeps_others():
+    route = ocp_route(0, [{"kind": "Service", "name": "csrd-canary", "weight": 100},
+                          {"kind": "Service", "name": "other", "weight": 0}])
+    d = tw.plan("openshift_route", {"route": route}, "promote", "csrd-stable", "csrd-canary", fold=True)
+    assert d["after"]["spec"]["to"]["weight"] == 100
+    assert d["after"]["spec"]["alternateBackends"] == [{"kind": "Service", "name": "other", "weight": 0}]
+
+
+def test_route_with_stable_as_alternate_moves_it_to_spec_to():
+    route = {"metadata": {"name": "csrd"}, "spec": {
+        "to": {"kind": "Service", "name": "csrd-canary", "weight": 30},
+        "alternateBackends": [{"kind": "Service", "name": "csrd-stable", "weight": 70}]}}
+    d = tw.plan("openshift_route", {"route": route}, "set", "csrd-stable", "csrd-canary", weight=30)
+    assert d["previous_weight"] == 30
+    assert d["after"]["spec"]["to"]["name"] == "csrd-stable"
+    assert d["after"]["spec"]["alternateBackends"] == [{"kind": "Service", "name": "csrd-canary", "weight": 30}]
+
+
+# ----------------------------------------------------------------------------- properties
+
+weights = st.integers(min_value=0, max_value=100)
+
+
+@given(w=weights, start=weights)
+def test_property_gateway_set_then_read_returns_the_weight_and_is_idempotent(w, start):
+    route = httproute(rule(ref("s", 100 - start), ref("c", start)))
+    d = tw.plan("gateway_api", {"route": route}, "set", "s", "c", weight=w)
+    back = tw.plan("gateway_api", {"route": d["after"]}, "set", "s", "c", weight=w)
+    assert back["previous_weight"] == w
+    assert back["operation"] == "none"
+    ws = weights_of(d["after"])
+    assert ws["s"] + ws["c"] == 100
+    assert (d["operation"] == "none") == (w == start)
+
+
+@given(total=st.integers(min_value=1, max_value=256), data=st.data())
+def test_property_route_weights_always_sum_to_weight_total(total, data):
+    w = data.draw(st.integers(min_value=0, max_value=total))
+    d = tw.plan("openshift_route", {"route": ocp_route()}, "set", "csrd-stable", "csrd-canary", weight=w,
+                weight_total=total)
+    spec = d["after"]["spec"]
+    if w == 0:
+        # 0 to a canary that does not exist: nothing to write, stable keeps everything.
+        assert d["operation"] == "none"
+    else:
+        assert spec["to"]["weight"] + sum(b["weight"] for b in spec["alternateBackends"]) == total
+    assert tw.route_read(d["after"], "csrd-stable", "csrd-canary", total)[0] == pytest.approx(w)
+
+
+@given(w=weights, total=st.integers(min_value=1, max_value=10000))
+def test_property_ingress_weight_round_trips_through_annotations(w, total):
+    w = min(w, total)
+    canary = tw.ingress_apply({"metadata": {"name": "c"}}, w, total)
+    assert tw.ingress_read(canary, total) == pytest.approx(w)
+    assert tw.ingress_apply(canary, w, total) == canary
+
+
+@given(steps=st.lists(weights, min_size=1, max_size=6, unique=True).map(sorted), current=weights)
+def test_property_advance_never_goes_down_or_skips_a_step(steps, current):
+    nxt = tw.next_step(current, steps)
+    assert nxt in steps
+    if current < steps[-1]:
+        assert nxt > current
+        assert not [s for s in steps if current < s < nxt]
+    else:
+        assert nxt == steps[-1]
