@@ -7,7 +7,7 @@ A corpus is a list of requests ``{method, path, body, headers}``, inline or from
 JSON-lines file. Every response is compared with its counterpart (candidate vs
 baseline, or run N vs run 1 with ``repeat``) by status code and body: semantically
 for JSON (see json_parity), byte for byte otherwise or when ``compare=bytes``.
-HTTP goes through ``ansible.module_utils.urls.open_url`` because this runs on the
+HTTP goes through ``ansible.module_utils.urls`` (its ``Request`` class) because this runs on the
 managed node.
 """
 
@@ -18,8 +18,8 @@ __metaclass__ = type
 import json
 import time
 
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.http_cookiejar import CookieJar
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import Request, make_context
 from ansible_collections.greenlang.launch.plugins.module_utils.json_parity import JsonDiff, latency_summary

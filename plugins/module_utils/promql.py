@@ -5,7 +5,7 @@
 
 Module utils run on the managed node, which may not have ``requests`` or a
 Prometheus client library, so the transport is Ansible's own
-``ansible.module_utils.urls.open_url``. Response shapes follow the Prometheus
+``ansible.module_utils.urls`` (its ``Request`` class). Response shapes follow the Prometheus
 HTTP API reference (https://prometheus.io/docs/prometheus/latest/querying/api/).
 
 Two kinds of failure are kept apart, because a gate treats them differently:

@@ -215,9 +215,10 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 
 try:
     from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFoundError
+    HAS_KUBERNETES = True
 except ImportError:
-    # AnsibleK8SModule reports the missing kubernetes library.
-    pass
+    # AnsibleK8SModule fails with a clear message when the kubernetes library is missing.
+    HAS_KUBERNETES = False
 
 KINDS = {
     "gateway_api": ("HTTPRoute", "gateway.networking.k8s.io/v1"),

@@ -185,7 +185,8 @@ EXAMPLES = r"""
         max: 0.001
       - name: p95_latency_seconds
         query: >-
-          histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{app="vcci",version="canary"}[1m])))
+          histogram_quantile(0.95, sum by (le)
+          (rate(http_request_duration_seconds_bucket{app="vcci",version="canary"}[1m])))
         max: 0.5
 
 - name: CBAM v2 latency within 2.5x of v1
@@ -193,8 +194,12 @@ EXAMPLES = r"""
     url: "{{ prometheus_url }}"
     checks:
       - name: cbam_p95_ratio
-        query: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{app="cbam",version="v2"}[5m])))
-        baseline_query: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{app="cbam",version="v1"}[5m])))
+        query: >-
+          histogram_quantile(0.95, sum by (le)
+          (rate(http_request_duration_seconds_bucket{app="cbam",version="v2"}[5m])))
+        baseline_query: >-
+          histogram_quantile(0.95, sum by (le)
+          (rate(http_request_duration_seconds_bucket{app="cbam",version="v1"}[5m])))
         max_ratio: 2.5
 
 - name: Rollback trigger - error rate above 5 % for 5 consecutive minutes

@@ -1,6 +1,7 @@
 """The Prometheus HTTP API client, against a real local HTTP server speaking the API's JSON."""
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -35,16 +36,14 @@ class FakeApi:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError):  # the client gave up (timeout test)
                     self.wfile.write(raw)
-                except BrokenPipeError:
-                    pass  # the client gave up (timeout test)
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:{0}".format(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self):
@@ -68,7 +67,7 @@ def closed_port_url():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    return "http://127.0.0.1:{0}".format(port)
+    return f"http://127.0.0.1:{port}"
 
 
 def test_instant_query_posts_the_promql_and_returns_the_sample():
@@ -112,9 +111,8 @@ def test_token_and_basic_auth_together_are_refused():
 def test_rejected_query_raises_query_error_without_retrying():
     bad = {"status": "error", "errorType": "bad_data", "error": "parse error at char 4"}
     sleeps = []
-    with FakeApi([(400, bad)]) as api:
-        with pytest.raises(p.PrometheusQueryError) as e:
-            p.PrometheusClient(api.url, retries=3, sleep=sleeps.append).query("sum(")
+    with FakeApi([(400, bad)]) as api, pytest.raises(p.PrometheusQueryError) as e:
+        p.PrometheusClient(api.url, retries=3, sleep=sleeps.append).query("sum(")
     assert e.value.error_type == "bad_data" and "parse error" in str(e.value)
     assert len(api.requests) == 1 and sleeps == []
 
@@ -147,16 +145,14 @@ def test_slow_server_times_out_as_unavailable():
 
 
 def test_non_api_reply_is_unavailable():
-    with FakeApi([(200, b"<html>login</html>")]) as api:
-        with pytest.raises(p.PrometheusUnavailable) as e:
-            p.PrometheusClient(api.url, retries=0).query("up")
+    with FakeApi([(200, b"<html>login</html>")]) as api, pytest.raises(p.PrometheusUnavailable) as e:
+        p.PrometheusClient(api.url, retries=0).query("up")
     assert "not Prometheus API JSON" in str(e.value)
 
 
 def test_unauthorised_is_unavailable_with_a_hint():
-    with FakeApi([(401, b"unauthorized")]) as api:
-        with pytest.raises(p.PrometheusUnavailable) as e:
-            p.PrometheusClient(api.url, retries=0).query("up")
+    with FakeApi([(401, b"unauthorized")]) as api, pytest.raises(p.PrometheusUnavailable) as e:
+        p.PrometheusClient(api.url, retries=0).query("up")
     assert "401" in str(e.value) and "token" in str(e.value)
 
 

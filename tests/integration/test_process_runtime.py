@@ -1,0 +1,228 @@
+"""Pods as real processes: real probes, restarts with backoff, Jobs' exit codes, graceful deletion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+import requests
+
+from rehearsal.kubeapi.process_runtime import ProcessRuntime
+from rehearsal.traffic.controller import TrafficPlane
+from rehearsal.traffic.render import HTTPROUTES
+from tests.integration.traffic_fixtures import (
+    MiniCluster,
+    SteadyLoad,
+    pod_manifest,
+    service_manifest,
+    wait_until,
+)
+
+IGNORE_SIGTERM = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                  "print('ignoring SIGTERM', flush=True); time.sleep(120)")
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with MiniCluster(tmp_path) as mc:
+        yield mc
+
+
+def container_status(pod: dict) -> dict:
+    return pod["status"]["containerStatuses"][0]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped) is gone for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_pod_runs_the_demo_app_on_its_own_address_and_turns_ready_from_its_probe(cluster):
+    cluster.create("pods", pod_manifest("vcci-a", "vcci", "v7"))
+    cluster.create("pods", pod_manifest("vcci-b", "vcci", "v7", env={"FAULT_READINESS_FAIL": "1"}))
+    cluster.wait_ready("vcci-a")
+    pod = cluster.pod("vcci-a")
+    ip = pod["status"]["podIP"]
+    assert ip.startswith("127.1.") and pod["status"]["hostIP"] == "127.0.0.1"
+    assert pod["status"]["phase"] == "Running"
+    resp = requests.get(f"http://{ip}:8080/health/ready", timeout=5)
+    assert resp.status_code == 200 and resp.headers["X-App-Version"] == "v7"
+    # The second pod runs (its process answers) but its readiness probe fails: never Ready.
+    other = wait_until(lambda: cluster.pod("vcci-b").get("status", {}).get("containerStatuses") and cluster.pod("vcci-b"))
+    assert other["status"]["podIP"] != ip
+    time.sleep(1.0)
+    other = cluster.pod("vcci-b")
+    assert container_status(other)["state"].get("running")
+    assert container_status(other)["ready"] is False
+    assert requests.get(f"http://{other['status']['podIP']}:8080/health/ready", timeout=5).status_code == 503
+
+
+def test_killed_process_is_restarted_and_leaves_endpoints_while_unready(cluster):
+    cluster.create("pods", pod_manifest("vcci-k", "vcci", "v1", labels={"app": "vcci"}))
+    cluster.create("services", service_manifest("vcci", {"app": "vcci"}))
+    cluster.wait_ready("vcci-k")
+    ip = cluster.pod("vcci-k")["status"]["podIP"]
+    wait_until(lambda: cluster.ready_addresses("vcci") == [ip], what="endpoint listed")
+    os.kill(cluster.runtime.pid(cluster.pod("vcci-k")), signal.SIGKILL)
+    wait_until(lambda: cluster.ready_addresses("vcci") == [], timeout=5, what="endpoint dropped")
+    waiting = container_status(cluster.pod("vcci-k"))
+    assert waiting["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert waiting["lastState"]["terminated"]["exitCode"] == 137
+    cluster.wait_ready("vcci-k")
+    cs = container_status(cluster.pod("vcci-k"))
+    assert cs["restartCount"] == 1 and cs["state"].get("running")
+    wait_until(lambda: cluster.ready_addresses("vcci") == [ip], what="endpoint back")
+
+
+def test_crash_looping_container_backs_off_longer_each_time(cluster):
+    cluster.create("pods", pod_manifest("crashy", "vcci", "v1", env={"FAULT_CRASH_AFTER_S": "0.2"}, readiness=False))
+    restarts_at: dict[int, float] = {}
+    reasons = set()
+    deadline = time.monotonic() + 30
+    while len(restarts_at) < 4 and time.monotonic() < deadline:
+        status = cluster.pod("crashy").get("status") or {}
+        if status.get("containerStatuses"):
+            cs = container_status(cluster.pod("crashy"))
+            restarts_at.setdefault(cs["restartCount"], time.monotonic())
+            reasons.add((cs["state"].get("waiting") or {}).get("reason"))
+        time.sleep(0.05)
+    assert {1, 2, 3} <= set(restarts_at), restarts_at
+    assert "CrashLoopBackOff" in reasons
+    # MiniCluster's backoff: 0.5 s, 1 s, 2 s, ... so each gap between restarts is longer than the one before.
+    first_gap, second_gap = restarts_at[2] - restarts_at[1], restarts_at[3] - restarts_at[2]
+    assert second_gap > first_gap + 0.5, (first_gap, second_gap)
+    last = container_status(cluster.pod("crashy"))["lastState"]["terminated"]
+    assert last["exitCode"] == 1
+
+
+def test_failing_liveness_probe_restarts_the_container(cluster):
+    pod = pod_manifest("sick", "vcci", "v1", readiness=False, liveness=True)
+    pod["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] = "/no-such-path"
+    cluster.create("pods", pod)
+    wait_until(lambda: (cluster.pod("sick").get("status") or {}).get("containerStatuses")
+               and container_status(cluster.pod("sick"))["restartCount"] >= 1, timeout=20, what="restart")
+    assert "liveness probe failed" in cluster.runtime.logs(cluster.pod("sick"))
+
+
+def test_two_replicas_behind_nginx_lose_no_request_when_one_process_dies(cluster, tmp_path):
+    for name in ("web-1", "web-2"):
+        cluster.create("pods", pod_manifest(name, "vcci", "v1", labels={"app": "web"}))
+    cluster.create("services", service_manifest("web", {"app": "web"}))
+    cluster.create(HTTPROUTES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                                "metadata": {"name": "web", "namespace": "default"},
+                                "spec": {"hostnames": ["web.rehearsal.test"],
+                                         "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}})
+    cluster.wait_ready("web-1", "web-2")
+    wait_until(lambda: len(cluster.ready_addresses("web")) == 2, what="two endpoints")
+    with TrafficPlane(tmp_path / "nginx", cluster.store) as tp, SteadyLoad(tp.url, "web.rehearsal.test", rps=80) as load:
+        time.sleep(1.0)
+        os.kill(cluster.runtime.pid(cluster.pod("web-1")), signal.SIGKILL)
+        wait_until(lambda: len(cluster.ready_addresses("web")) == 1, timeout=5, what="endpoint dropped")
+        cluster.wait_ready("web-1")
+        wait_until(lambda: len(cluster.ready_addresses("web")) == 2, what="endpoint back")
+        time.sleep(1.0)
+    print(f"replica killed under load: {load.total} requests, {len(load.failures)} failed")
+    assert load.total > 100
+    assert load.failures == []
+    assert container_status(cluster.pod("web-1"))["restartCount"] == 1
+
+
+@pytest.mark.parametrize(("code", "phase", "reason"), [(0, "Succeeded", "Completed"), (3, "Failed", "Error")])
+def test_job_pod_exit_code_decides_its_phase(cluster, code, phase, reason):
+    cluster.create("pods", pod_manifest("job-pod", "vcci", "v1", readiness=False, restart_policy="Never",
+                                        command=["python", "-c", f"print('migrating'); raise SystemExit({code})"]))
+    pod = wait_until(lambda: cluster.pod("job-pod").get("status", {}).get("phase") in ("Succeeded", "Failed")
+                     and cluster.pod("job-pod"), timeout=20, what="job pod finished")
+    assert pod["status"]["phase"] == phase
+    terminated = container_status(pod)["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (code, reason)
+    assert container_status(pod)["restartCount"] == 0
+    assert "migrating" in cluster.runtime.logs(pod)
+
+
+def test_on_failure_job_pod_is_retried_in_place(cluster):
+    cluster.create("pods", pod_manifest("retry", "vcci", "v1", readiness=False, restart_policy="OnFailure",
+                                        command=["python", "-c", "raise SystemExit(1)"]))
+    wait_until(lambda: (cluster.pod("retry").get("status") or {}).get("containerStatuses")
+               and container_status(cluster.pod("retry"))["restartCount"] >= 2, timeout=20, what="retries")
+    assert cluster.pod("retry")["status"]["phase"] == "Running"
+
+
+def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(cluster):
+    cluster.create("pods", pod_manifest("stubborn", "vcci", "v1", readiness=False,
+                                        command=["python", "-c", IGNORE_SIGTERM]))
+    cluster.create("pods", pod_manifest("polite", "vcci", "v1"))
+    cluster.wait_ready("stubborn", "polite")
+    wait_until(lambda: "ignoring SIGTERM" in cluster.runtime.logs(cluster.pod("stubborn")), what="handler installed")
+    stubborn_pid = cluster.runtime.pid(cluster.pod("stubborn"))
+    polite_pid = cluster.runtime.pid(cluster.pod("polite"))
+    started = time.monotonic()
+    cluster.delete_pod("stubborn", grace=2)
+    cluster.delete_pod("polite", grace=30)
+    wait_until(lambda: not alive(polite_pid), timeout=10, what="polite pod exits on SIGTERM")
+    polite_took = time.monotonic() - started
+    wait_until(lambda: not alive(stubborn_pid), timeout=10, what="stubborn pod killed")
+    stubborn_took = time.monotonic() - started
+    assert polite_took < 5  # the demo app drains and exits well before its 30 s grace
+    assert 2 <= stubborn_took < 5  # SIGKILL only once the 2 s grace period is over
+    wait_until(lambda: not cluster.store.list("pods")[0], timeout=5, what="pod objects deleted")
+
+
+def test_unknown_image_leaves_the_pod_pending_in_image_pull_backoff(cluster):
+    pod = pod_manifest("ghost", "vcci", "v1", readiness=False)
+    pod["spec"]["containers"][0]["image"] = "docker.io/library/nginx:1.27"
+    cluster.create("pods", pod)
+    first = wait_until(lambda: (cluster.pod("ghost").get("status") or {}).get("containerStatuses")
+                       and cluster.pod("ghost"), what="status")
+    assert first["status"]["phase"] == "Pending"
+    assert container_status(first)["state"]["waiting"]["reason"] in ("ErrImagePull", "ImagePullBackOff")
+    wait_until(lambda: container_status(cluster.pod("ghost"))["state"]["waiting"]["reason"] == "ImagePullBackOff",
+               what="ImagePullBackOff")
+    assert cluster.pod("ghost")["status"]["phase"] == "Pending"
+
+
+def test_image_map_runs_a_production_image_as_a_rehearsal_app(tmp_path):
+    with MiniCluster(tmp_path, image_map={"ghcr.io/greenlang/cbam": "rehearsal/cbam"}) as mc:
+        pod = pod_manifest("mapped", "cbam", "x")
+        pod["spec"]["containers"][0]["image"] = "ghcr.io/greenlang/cbam:2.1.0"
+        mc.create("pods", pod)
+        mc.wait_ready("mapped")
+        ip = mc.pod("mapped")["status"]["podIP"]
+        assert requests.get(f"http://{ip}:8080/health/live", timeout=5).headers["X-App-Version"] == "2.1.0"
+
+
+def test_shutdown_leaves_no_process_behind(tmp_path):
+    runtime = ProcessRuntime(tmp_path / "logs", backoff_base=0.2)
+    pods = []
+    for i, cmd in enumerate((None, ["python", "-c", IGNORE_SIGTERM],
+                             ["sh", "-c", f"{sys.executable} -c 'import time; time.sleep(120)' & sleep 120"])):
+        pod = pod_manifest(f"p{i}", "vcci", "v1", readiness=False, command=cmd)
+        pod["metadata"]["uid"] = f"uid-{i}"
+        runtime.sync(pod)
+        pods.append(pod)
+    time.sleep(0.5)
+    pids = [runtime.pid(p) for p in pods]
+    assert all(pids)
+    groups = {pid: os.getpgid(pid) for pid in pids}
+    runtime.shutdown()
+    leftovers = []
+    for pgid in groups.values():
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getpgid(int(entry)) == pgid and alive(int(entry)):
+                        leftovers.append(int(entry))
+                except (ProcessLookupError, PermissionError):
+                    pass
+    assert leftovers == []
