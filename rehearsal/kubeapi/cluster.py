@@ -46,8 +46,13 @@ class Cluster:
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = ObjectStore()
+        if hasattr(self.runtime, "bind_store"):  # ProcessRuntime reads Secrets/ConfigMaps for container env
+            self.runtime.bind_store(self.store)
         ca, cert, key = make_self_signed(self.state_dir)
         self.ca_path = Path(ca)
+        bind_store = getattr(self.runtime, "bind_store", None)
+        if bind_store is not None:  # lets the runtime resolve env from Secrets/ConfigMaps
+            bind_store(self.store)
         self.manager = ControllerManager(self.store, self.runtime, resync_period=self.resync_period)
         self.server = KubeAPIServer(self.store, host=self.host, port=self.port, token=self.token,
                                     tls_cert=cert, tls_key=key, pod_logs=self.runtime.logs)

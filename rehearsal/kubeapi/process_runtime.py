@@ -21,9 +21,9 @@ bounded thread pool, so the number of threads does not grow with the number of p
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ipaddress
-import itertools
 import logging
 import os
 import random
@@ -72,6 +72,10 @@ def parse_image(image: str, image_map: dict[str, str] | None = None) -> tuple[st
     if not m:
         return None
     return m.group("app"), m.group("version") or "latest"
+
+
+class ContainerConfigError(Exception):
+    """The container's environment references something that does not exist."""
 
 
 class AddressPool:
@@ -175,6 +179,7 @@ class ProcessRuntime:
         probe_workers: int = 4,
         tick: float = 0.1,
         address_pool: AddressPool | None = None,
+        store=None,
     ):
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -189,8 +194,13 @@ class ProcessRuntime:
         self._lock = threading.RLock()
         self._probe_pool = ThreadPoolExecutor(max_workers=probe_workers, thread_name_prefix="probe")
         self._closed = threading.Event()
+        self.store = store  # for env from Secrets/ConfigMaps; Cluster.start binds it (bind_store)
         self._supervisor = threading.Thread(target=self._supervise, name="process-runtime", daemon=True)
         self._supervisor.start()
+
+    def bind_store(self, store) -> None:
+        """The API object store, read for ``valueFrom`` secretKeyRef/configMapKeyRef and ``envFrom``."""
+        self.store = store
 
     # -- PodRuntime ---------------------------------------------------------------------------
 
@@ -362,7 +372,13 @@ class ProcessRuntime:
                      f"pod={pp.name}_{pp.namespace}({pp.uid})")
 
     def _start(self, pp: PodProcs, c: Container) -> None:
-        env = self._environment(pp, c)
+        try:
+            env = self._environment(pp, c)
+        except ContainerConfigError as exc:
+            # The kubelet keeps such a container waiting (and retries) until the reference resolves.
+            c.state, c.reason, c.message = "waiting", "CreateContainerConfigError", str(exc)
+            c.backoff_until = time.monotonic() + self.backoff_base
+            return
         argv = self._argv(c, env)
         c.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._append_log(c, f"starting container {c.name} image {c.image}: {shlex.join(argv)}")
@@ -416,6 +432,13 @@ class ProcessRuntime:
             "POD_NAMESPACE": pp.namespace,
             "POD_IP": pp.ip,
         })
+        # envFrom first, then env (env wins on a clash), as the kubelet builds the environment.
+        for src in c.spec.get("envFrom") or []:
+            kind, ref = ("secrets", src["secretRef"]) if src.get("secretRef") else (
+                "configmaps", src.get("configMapRef"))
+            data = self._lookup(pp, kind, ref or {}, None)
+            for key, value in (data or {}).items():
+                env[(src.get("prefix") or "") + key] = value
         for item in c.spec.get("env") or []:
             name = item.get("name")
             if not name:
@@ -433,9 +456,38 @@ class ProcessRuntime:
         if field_ref:
             return {"metadata.name": pp.name, "metadata.namespace": pp.namespace, "metadata.uid": pp.uid,
                     "status.podIP": pp.ip, "status.hostIP": HOST_IP, "spec.nodeName": "rehearsal-node"}.get(field_ref)
-        # Secret and ConfigMap references need the API store, which this runtime does not hold; a kubelet that
-        # resolves them passes the pod with literal values (see ``resolve_env_sources``).
+        if source.get("secretKeyRef"):
+            return self._lookup(pp, "secrets", source["secretKeyRef"], source["secretKeyRef"].get("key", ""))
+        if source.get("configMapKeyRef"):
+            return self._lookup(pp, "configmaps", source["configMapKeyRef"], source["configMapKeyRef"].get("key", ""))
         return None
+
+    def _lookup(self, pp: PodProcs, kind: str, ref: dict, key: str | None):
+        """One key (or, key None, all data) of a Secret/ConfigMap in the pod's namespace; None if optional.
+
+        A missing non-optional object or key is a CreateContainerConfigError, as in the kubelet.
+        """
+        singular = "secret" if kind == "secrets" else "configmap"
+        name = ref.get("name", "")
+        if self.store is None:
+            raise ContainerConfigError(f'{singular} "{name}" cannot be read: the runtime has no API store')
+        try:
+            obj = self.store.get(kind, pp.namespace, name)
+        except Exception:
+            if ref.get("optional"):
+                return None
+            raise ContainerConfigError(f'{singular} "{name}" not found') from None
+        data = dict(obj.get("data") or {})
+        if kind == "secrets":
+            data = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in data.items()}
+            data.update(obj.get("stringData") or {})
+        if key is None:
+            return data
+        if key not in data:
+            if ref.get("optional"):
+                return None
+            raise ContainerConfigError(f"couldn't find key {key} in {singular.capitalize()} {pp.namespace}/{name}")
+        return data[key]
 
     # -- probes ----------------------------------------------------------------------------------------
 
@@ -456,7 +508,8 @@ class ProcessRuntime:
 
     def _run_probe(self, pp: PodProcs, c: Container, p: ProbeState, generation: int) -> None:
         try:
-            ok = probe_once(p.spec, pp.ip, c.spec, self._environment(pp, c))
+            env = self._environment(pp, c) if "exec" in p.spec else None
+            ok = probe_once(p.spec, pp.ip, c.spec, env)
         except Exception:  # a probe that cannot even be made counts as failed, as in the kubelet
             log.exception("probe error for %s/%s", pp.namespace, pp.name)
             ok = False
@@ -653,41 +706,3 @@ def _expand(text: str, env: dict[str, str]) -> str:
             return "$"
         return env.get(m.group(1), m.group(0))
     return _VAR_REF.sub(sub, text)
-
-
-def resolve_env_sources(pod: dict, store) -> dict:
-    """A copy of ``pod`` whose env ``valueFrom`` secretKeyRef/configMapKeyRef are replaced by literal values.
-
-    For a kubelet that holds the API store: Secret data is base64 (decoded here), ConfigMap data plain.
-    Missing optional references are left out, as the kubelet does.
-    """
-    import base64
-    import copy
-
-    pod = copy.deepcopy(pod)
-    ns = pod["metadata"].get("namespace") or "default"
-    for c in itertools.chain((pod.get("spec") or {}).get("initContainers") or [],
-                             (pod.get("spec") or {}).get("containers") or []):
-        resolved = []
-        for item in c.get("env") or []:
-            src = item.get("valueFrom") or {}
-            ref, kind = (src.get("secretKeyRef"), "secrets") if src.get("secretKeyRef") else (
-                src.get("configMapKeyRef"), "configmaps")
-            if not ref:
-                resolved.append(item)
-                continue
-            try:
-                obj = store.get(kind, ns, ref.get("name", ""))
-            except Exception:
-                continue
-            if kind == "secrets":
-                raw = (obj.get("data") or {}).get(ref.get("key", ""))
-                value = base64.b64decode(raw).decode() if raw is not None else (
-                    obj.get("stringData") or {}).get(ref.get("key", ""))
-            else:
-                value = (obj.get("data") or {}).get(ref.get("key", ""))
-            if value is not None:
-                resolved.append({"name": item["name"], "value": value})
-        if c.get("env") is not None:
-            c["env"] = resolved
-    return pod

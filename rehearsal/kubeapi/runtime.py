@@ -48,6 +48,9 @@ class PodRuntime(Protocol):
     def shutdown(self) -> None:
         """Stop everything this runtime started (the cluster is going down)."""
 
+    # Optional: ``bind_store(store)``. ``Cluster.start`` calls it, when a runtime has it, before any pod
+    # is synced, so that the runtime can read Secrets/ConfigMaps for env ``valueFrom``/``envFrom``.
+
 
 # -- helpers shared by runtimes ------------------------------------------------------------
 

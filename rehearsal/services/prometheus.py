@@ -190,16 +190,22 @@ class PrometheusServer:
     def targets(self) -> list[dict]:
         return self.api("/api/v1/targets", {"state": "active"})["activeTargets"]
 
-    def wait_for_targets(self, count: int, timeout: float = 15) -> list[dict]:
-        """Wait until ``count`` targets are scraped successfully (health "up")."""
+    def wait_for_targets(self, count: int | None = None, timeout: float = 15) -> list[dict]:
+        """Wait until every target of the last ``set_targets`` (at least ``count``) was scraped successfully."""
+        try:
+            expected = {t for group in json.loads(self.targets_file.read_text()) for t in group["targets"]}
+        except (OSError, ValueError):
+            expected = set()
         deadline = time.monotonic() + timeout
         up: list[dict] = []
         while time.monotonic() < deadline:
             up = [t for t in self.targets() if t["health"] == "up"]
-            if len(up) >= count:
-                return up
+            addresses = {t["discoveredLabels"].get("__address__") for t in up}
+            if expected <= addresses and len(up) >= (count or 0):
+                return [t for t in up if not expected or t["discoveredLabels"].get("__address__") in expected]
             time.sleep(0.2)
-        raise PrometheusError(f"only {len(up)} of {count} targets up after {timeout}s")
+        raise PrometheusError(f"targets not all up after {timeout}s: expected {sorted(expected)} "
+                              f"(at least {count or len(expected)}), up: {len(up)}")
 
 
 def _atomic_write(path: Path, text: str) -> None:

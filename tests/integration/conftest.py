@@ -128,7 +128,9 @@ def _namespace_name(node_name: str) -> str:
 @pytest.fixture
 def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> str:
     name = _namespace_name(request.node.name)
-    kubectl("create", "namespace", name)
+    # apply (JSON body) rather than `create namespace`, whose typed client sends a protobuf body: the
+    # fixture should not depend on that; test_kubectl_conformance checks `kubectl create` separately.
+    kubectl.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     try:
         yield name
     finally:

@@ -87,6 +87,19 @@ def test_apply_removes_a_field_dropped_from_the_manifest(kubectl, namespace):
     assert kubectl.json("configmap", "settings", "-n", namespace)["data"] == {"keep": "1"}
 
 
+def test_create_namespace_and_configmap_with_typed_commands(kubectl, namespace):
+    # kubectl 1.32's typed clients (create namespace/configmap/secret ...) send protobuf request bodies.
+    ns = "typed-" + namespace[-8:]
+    kubectl("create", "namespace", ns)
+    try:
+        kubectl("create", "configmap", "settings", "--from-literal=mode=live", "-n", ns)
+        obj = kubectl.json("configmap", "settings", "-n", ns)
+        assert obj["data"] == {"mode": "live"}
+        assert kubectl.json("namespace", ns)["status"]["phase"] == "Active"
+    finally:
+        kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+
+
 # -- get with label selectors ---------------------------------------------------------------
 
 
@@ -345,8 +358,8 @@ def test_get_of_a_missing_object_reports_not_found(kubectl, namespace):
 def test_server_dry_run_creates_nothing(kubectl, namespace):
     proc = kubectl.apply(deployment("dry"), "-n", namespace, "--dry-run=server")
     assert "deployment.apps/dry created (server dry run)" in proc.stdout
-    proc = kubectl("create", "configmap", "drycm", "--from-literal=a=1", "-n", namespace, "--dry-run=server")
-    assert "(server dry run)" in proc.stdout
+    proc = kubectl.apply(configmap("drycm", data={"a": "1"}), "-n", namespace, "--dry-run=server")
+    assert "configmap/drycm created (server dry run)" in proc.stdout
     assert not kubectl.exists("deployment", "dry", "-n", namespace)
     assert not kubectl.exists("configmap", "drycm", "-n", namespace)
     assert not kubectl.json("replicasets", "-n", namespace)["items"]

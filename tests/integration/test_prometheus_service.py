@@ -32,7 +32,7 @@ def test_error_ratio_of_a_faulty_version_is_measured_within_10s_of_traffic(prome
     good = run_app("vcci", "ratio-v1")
     bad = run_app("vcci", "ratio-v2", FAULT_ERROR_RATIO=0.2)
     prometheus.set_targets([target(good, "vcci-v1-a"), target(bad, "vcci-v2-a")])
-    prometheus.wait_for_targets(2)
+    prometheus.wait_for_targets()
     loads = [LoadGenerator(app.url, rps=50, duration=10, path=CAT1, method="POST", body=BODY).start()
              for app in (good, bad)]
     for load in loads:
@@ -49,7 +49,7 @@ def test_error_ratio_of_a_faulty_version_is_measured_within_10s_of_traffic(prome
 def test_p95_latency_from_the_histogram_reflects_added_latency(prometheus, run_app):  # noqa: F811
     slow = run_app("vcci", "slow-v2", FAULT_LATENCY_MS=300)
     prometheus.set_targets([target(slow, "vcci-slow")])
-    prometheus.wait_for_targets(1)
+    prometheus.wait_for_targets()
     LoadGenerator(slow.url, rps=20, duration=5, path=CAT1, method="POST", body=BODY).start().wait()
     time.sleep(1.5)
     p95 = prometheus.query_value('histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket'
@@ -60,7 +60,7 @@ def test_p95_latency_from_the_histogram_reflects_added_latency(prometheus, run_a
 def test_cache_hit_ratio_is_available_per_version(prometheus, run_app):  # noqa: F811
     app = run_app("vcci", "cache-v1")
     prometheus.set_targets([target(app, "vcci-cache")])
-    prometheus.wait_for_targets(1)
+    prometheus.wait_for_targets()
     LoadGenerator(app.url, rps=20, duration=3, path=CAT1, method="POST", body=BODY).start().wait()
     time.sleep(1.5)
     hits = prometheus.query_value('sum(cache_hits_total{version="cache-v1"})')
@@ -71,7 +71,7 @@ def test_cache_hit_ratio_is_available_per_version(prometheus, run_app):  # noqa:
 def test_removed_targets_stop_being_scraped_and_queries_then_return_no_data(prometheus, run_app):  # noqa: F811
     app = run_app("vcci", "gone-v1")
     prometheus.set_targets([target(app, "vcci-gone")])
-    prometheus.wait_for_targets(1)
+    prometheus.wait_for_targets()
     assert prometheus.query_value('app_info{version="gone-v1"}') == 1.0
     prometheus.set_targets([])
     deadline = time.monotonic() + 15
@@ -95,7 +95,9 @@ def test_stop_leaves_no_process_and_frees_the_port(tmp_path):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do; TIME_WAIT is not a leftover
         s.bind(("127.0.0.1", server.port))
+        s.listen()
 
 
 def test_a_port_in_use_makes_start_fail_with_the_log_tail(tmp_path):

@@ -93,7 +93,8 @@ def test_ingress_nginx_canary_weight_10_is_measured_within_5_points(stack, routi
 def test_openshift_route_90_10_split_is_measured_within_5_points(stack, routing):
     _mc, tp = stack
     routing(ROUTES, {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "csrd"},
-                     "spec": {"host": "csrd.rehearsal.test", "to": {"kind": "Service", "name": "vcci-blue", "weight": 90},
+                     "spec": {"host": "csrd.rehearsal.test",
+                              "to": {"kind": "Service", "name": "vcci-blue", "weight": 90},
                               "alternateBackends": [{"kind": "Service", "name": "vcci-green", "weight": 10}]}})
     counts = count_versions(tp.url, "csrd.rehearsal.test", REQUESTS)
     print(f"Route 90/10 over {REQUESTS} requests: {dict(counts)}")

@@ -1,14 +1,12 @@
 """Helpers for the traffic-plane and process-runtime integration tests.
 
-``MiniCluster`` is an ObjectStore plus the two controllers these tests need — a kubelet loop driving a
-``ProcessRuntime`` and an endpoints controller — so the runtime and nginx are exercised against real
-objects and real processes without the full emulator.
+``MiniCluster`` is the emulated cluster (``rehearsal.kubeapi.cluster.Cluster``: store, controllers, kubelet)
+with a ``ProcessRuntime``, so the runtime and nginx are exercised against real objects and real processes.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import threading
 import time
 import uuid
@@ -16,8 +14,9 @@ from collections.abc import Callable
 
 import requests
 
+from rehearsal.kubeapi.cluster import Cluster
 from rehearsal.kubeapi.process_runtime import ProcessRuntime
-from rehearsal.kubeapi.store import NotFound, ObjectStore
+from rehearsal.kubeapi.store import NotFound
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = ""):
@@ -33,7 +32,8 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval:
 def pod_manifest(name: str, app: str, version: str, *, labels: dict | None = None, env: dict | None = None,
                  readiness: bool = True, liveness: bool = False, restart_policy: str = "Always",
                  command: list[str] | None = None, grace: int | None = None) -> dict:
-    container = {"name": "app", "image": f"rehearsal/{app}:{version}", "ports": [{"name": "http", "containerPort": 8080}],
+    container = {"name": "app", "image": f"rehearsal/{app}:{version}",
+                 "ports": [{"name": "http", "containerPort": 8080}],
                  "env": [{"name": k, "value": str(v)} for k, v in (env or {}).items()]}
     if readiness:
         container["readinessProbe"] = {"httpGet": {"path": "/health/ready", "port": "http"},
@@ -62,30 +62,26 @@ def _is_ready(pod: dict) -> bool:
 
 
 class MiniCluster:
-    """A store, a kubelet loop over a ProcessRuntime, and an endpoints controller, on one thread."""
+    """The emulated cluster (API store, controllers, kubelet) running pods as processes, plus test helpers."""
 
-    def __init__(self, tmp_path, period: float = 0.1, **runtime_kwargs):
-        self.store = ObjectStore()
+    def __init__(self, tmp_path, **runtime_kwargs):
         runtime_kwargs.setdefault("backoff_base", 0.5)
         runtime_kwargs.setdefault("backoff_cap", 4.0)
         self.runtime = ProcessRuntime(tmp_path / "pod-logs", **runtime_kwargs)
-        self.period = period
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mini-cluster", daemon=True)
-        self.errors: list[str] = []
+        self.cluster = Cluster(tmp_path / "cluster", runtime=self.runtime, resync_period=0.2)
 
     def __enter__(self) -> MiniCluster:
-        self._thread.start()
+        self.cluster.start()
+        self.store = self.cluster.store
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.runtime.shutdown()
+        self.cluster.stop()
 
     # -- objects ---------------------------------------------------------------------------------------
 
     def create(self, resource: str, obj: dict) -> dict:
+        obj.setdefault("metadata", {}).setdefault("namespace", "default")
         return self.store.create(resource, obj)
 
     def pod(self, name: str) -> dict:
@@ -97,7 +93,7 @@ class MiniCluster:
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
         self.store.mark_deleting("pods", "default", name, grace)
 
-    def wait_ready(self, *names: str, timeout: float = 20.0) -> None:
+    def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
         wait_until(lambda: all(_is_ready(self.pod(n)) for n in names), timeout, what=f"pods {names} ready")
 
     def ready_addresses(self, service: str) -> list[str]:
@@ -106,71 +102,6 @@ class MiniCluster:
         except NotFound:
             return []
         return sorted(a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
-
-    # -- the loop ----------------------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            try:
-                self._kubelet()
-                self._endpoints()
-            except Exception as exc:  # recorded so a test can show it
-                self.errors.append(repr(exc))
-
-    def _kubelet(self) -> None:
-        pods, _ = self.store.list("pods")
-        for pod in pods:
-            meta = pod["metadata"]
-            if meta.get("deletionTimestamp"):
-                if self.runtime.terminate(pod):
-                    with contextlib.suppress(NotFound):
-                        self.store.delete("pods", meta["namespace"], meta["name"], uid=meta["uid"])
-                continue
-            status = self.runtime.sync(pod)
-            if status is not None:
-                pod["status"] = status
-                with contextlib.suppress(NotFound):
-                    self.store.update("pods", pod, part="status")
-
-    def _endpoints(self) -> None:
-        pods, _ = self.store.list("pods")
-        services, _ = self.store.list("services")
-        for svc in services:
-            selector = svc["spec"].get("selector") or {}
-            ready, not_ready = [], []
-            port_numbers = {}
-            for pod in pods:
-                labels = pod["metadata"].get("labels") or {}
-                ip = (pod.get("status") or {}).get("podIP")
-                if not ip or any(labels.get(k) != v for k, v in selector.items()):
-                    continue
-                # Terminating pods leave the ready set at once, as the endpoints controller does.
-                target = ready if _is_ready(pod) and not pod["metadata"].get("deletionTimestamp") else not_ready
-                target.append({"ip": ip, "targetRef": {"kind": "Pod", "name": pod["metadata"]["name"]}})
-                for c in pod["spec"]["containers"]:
-                    for p in c.get("ports") or []:
-                        port_numbers[p.get("name")] = p["containerPort"]
-            ports = []
-            for sp in svc["spec"]["ports"]:
-                tp = sp.get("targetPort", sp["port"])
-                number = port_numbers.get(tp, 8080) if isinstance(tp, str) else tp
-                ports.append({"name": sp.get("name", ""), "port": number, "protocol": "TCP"})
-            subset = {"ports": ports}
-            if ready:
-                subset["addresses"] = sorted(ready, key=lambda a: a["ip"])
-            if not_ready:
-                subset["notReadyAddresses"] = sorted(not_ready, key=lambda a: a["ip"])
-            ep = {"apiVersion": "v1", "kind": "Endpoints",
-                  "metadata": {"name": svc["metadata"]["name"], "namespace": "default"},
-                  "subsets": [subset] if (ready or not_ready) else []}
-            try:
-                old = self.store.get("endpoints", "default", svc["metadata"]["name"])
-            except NotFound:
-                self.store.create("endpoints", ep)
-                continue
-            if old.get("subsets") != ep["subsets"]:
-                old["subsets"] = ep["subsets"]
-                self.store.update("endpoints", old, part="all")
 
 
 # -- measuring traffic ----------------------------------------------------------------------------------------

@@ -80,3 +80,4 @@ def test_run_to_completion_pod_reports_its_exit_code(kube):
     term = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] == 0 and term["reason"] == "Completed"
     assert conditions(p)["Ready"] == "False"
+

@@ -1,0 +1,177 @@
+"""greenlang.launch.metric_gate against a real Prometheus scraping a controllable exporter (1 s scrapes).
+
+Each test gives its own app name to the exporter, so error rates of one test never leak
+into the rate window of another.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from module_runner import run_module, run_play
+from prometheus_fixture import PROMETHEUS, Exporter, PrometheusServer
+
+pytestmark = pytest.mark.skipif(not os.access(PROMETHEUS, os.X_OK), reason="prometheus binary not installed")
+
+
+def error_rate(app: str) -> str:
+    return (f'sum(rate(demo_requests_total{{app="{app}",code="500"}}[5s])) / '
+            f'sum(rate(demo_requests_total{{app="{app}"}}[5s]))')
+
+
+@pytest.fixture(scope="module")
+def exporter():
+    exp = Exporter().start()
+    yield exp
+    exp.stop()
+
+
+@pytest.fixture(scope="module")
+def prometheus(exporter, tmp_path_factory):
+    server = PrometheusServer(str(tmp_path_factory.mktemp("prometheus")), [exporter.address]).start()
+    yield server
+    server.stop()
+
+
+def start_app(exporter, prometheus, app, **kw):
+    exporter.set(app, **kw)
+    prometheus.wait_for(error_rate(app))
+
+
+def gate_args(prometheus, app, **kw):
+    args = {"url": prometheus.url, "checks": [{"name": "error_rate", "query": error_rate(app), "max": 0.01}]}
+    args.update(kw)
+    return args
+
+
+def test_healthy_app_passes_with_measured_zero_error_rate(exporter, prometheus):
+    start_app(exporter, prometheus, "healthy", error_ratio=0.0)
+    result = run_module("greenlang.launch.metric_gate",
+                        gate_args(prometheus, "healthy", interval=1, duration=20, success_after=3))
+    assert not result.get("failed"), result.get("msg")
+    assert result["verdict"] == "pass" and result["passed"] is True
+    assert result["rounds"] == 3 and result["stopped"] == "success_after reached"
+    assert result["checks"][0]["value"] == 0
+    assert result["changed"] is False
+
+
+def test_five_percent_errors_fail_the_gate_with_the_measured_rate_also_in_check_mode(exporter, prometheus):
+    start_app(exporter, prometheus, "faulty", error_ratio=0.05)
+    args = gate_args(prometheus, "faulty")
+    play = run_play([
+        {"name": "gate", "greenlang.launch.metric_gate": args},
+        {"name": "gate in check mode", "greenlang.launch.metric_gate": args, "check_mode": True},
+        {"name": "report only", "greenlang.launch.metric_gate": dict(args, fail_on_breach=False)},
+        {"name": "bad interval", "greenlang.launch.metric_gate": dict(args, interval="5 minutes")},
+    ])
+    for task in ("gate", "gate in check mode"):
+        result = play[task]
+        assert result["failed"] is True, task
+        assert result["verdict"] == "fail"
+        check = result["checks"][0]
+        assert check["value"] == pytest.approx(0.05, abs=0.005)
+        assert "error_rate" in result["msg"] and "> max 0.01" in result["msg"]
+    report = play["report only"]
+    assert not report.get("failed") and report["verdict"] == "fail" and report["passed"] is False
+    assert play["bad interval"]["failed"] and play["bad interval"]["msg"].startswith("interval:")
+
+
+def test_stopped_prometheus_is_inconclusive_and_fails_unless_explicitly_accepted(exporter, tmp_path):
+    server = PrometheusServer(str(tmp_path), [exporter.address]).start()
+    server.stop()
+    args = {"url": server.url, "retries": 1, "backoff": 0.1, "timeout": 2,
+            "checks": [{"name": "error_rate", "query": error_rate("any"), "max": 0.01}]}
+    play = run_play([
+        {"name": "default", "greenlang.launch.metric_gate": args},
+        {"name": "accepted", "greenlang.launch.metric_gate": dict(args, inconclusive="pass")},
+    ])
+    assert play["default"]["failed"] is True
+    assert play["default"]["verdict"] == "inconclusive"
+    assert "Connection refused" in play["default"]["checks"][0]["reason"]
+    assert not play["accepted"].get("failed")
+    assert play["accepted"]["verdict"] == "inconclusive" and play["accepted"]["passed"] is True
+
+
+def test_no_data_for_the_query_is_inconclusive(exporter, prometheus):
+    result = run_module("greenlang.launch.metric_gate", gate_args(prometheus, "never-deployed"))
+    assert result["failed"] and result["verdict"] == "inconclusive"
+    assert result["checks"][0]["reason"] in ("no data", "value is NaN")
+
+
+def _module_running(name: str) -> bool:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if name.encode() in fh.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def test_errors_starting_mid_poll_abort_the_gate_long_before_its_duration(exporter, prometheus):
+    start_app(exporter, prometheus, "turns-bad", error_ratio=0.0)
+
+    def break_app_once_gate_runs():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _module_running("AnsiballZ_metric_gate"):
+            time.sleep(0.2)
+        time.sleep(4)  # let the gate see a few healthy rounds first
+        exporter.set("turns-bad", error_ratio=0.3)
+
+    breaker = threading.Thread(target=break_app_once_gate_runs, daemon=True)
+    breaker.start()
+    result = run_module("greenlang.launch.metric_gate",
+                        gate_args(prometheus, "turns-bad", interval=1, duration=120))
+    breaker.join(5)
+    assert result["failed"] and result["verdict"] == "fail"
+    assert result["stopped"] == "failure_limit reached"
+    verdicts = [e["verdict"] for e in result["evaluations"]]
+    assert verdicts[0] == "pass" and verdicts[-1] == "fail"
+    assert result["elapsed"] < 60, "early abort must not wait for the 120 s duration"
+
+
+def test_for_window_breach_trigger_fires_only_on_sustained_errors(exporter, prometheus):
+    start_app(exporter, prometheus, "sustained", error_ratio=0.2)
+    start_app(exporter, prometheus, "calm", error_ratio=0.0)
+    time.sleep(5)  # a full 4 s window of data for both
+
+    def trigger(app):
+        return {"url": prometheus.url, "checks": [{"name": "errors_sustained", "query": error_rate(app),
+                                                   "max": 0.05, "for": "4s", "step": "1s", "mode": "breach"}]}
+
+    play = run_play([
+        {"name": "sustained", "greenlang.launch.metric_gate": trigger("sustained")},
+        {"name": "calm", "greenlang.launch.metric_gate": trigger("calm")},
+    ])
+    fired = play["sustained"]
+    assert fired["failed"] and fired["verdict"] == "fail"
+    assert fired["checks"][0]["window"]["breaches"] == 4
+    assert "all 4 consecutive" in fired["checks"][0]["reason"]
+    calm = play["calm"]
+    assert not calm.get("failed") and calm["checks"][0]["window"]["breaches"] == 0
+
+
+def test_baseline_ratio_compares_canary_with_stable_latency(exporter, prometheus):
+    exporter.set("stable-lat", latency=0.1)
+    exporter.set("canary-slow", latency=0.3)
+    exporter.set("canary-ok", latency=0.2)
+    prometheus.wait_for('demo_latency_p95_seconds{app="canary-ok"}')
+
+    def ratio(app):
+        return {"url": prometheus.url, "checks": [{
+            "name": "p95_vs_stable", "query": f'max(demo_latency_p95_seconds{{app="{app}"}})',
+            "baseline_query": 'max(demo_latency_p95_seconds{app="stable-lat"})', "max_ratio": 2.5}]}
+
+    play = run_play([
+        {"name": "slow", "greenlang.launch.metric_gate": ratio("canary-slow")},
+        {"name": "ok", "greenlang.launch.metric_gate": ratio("canary-ok")},
+    ])
+    assert play["slow"]["failed"] and play["slow"]["checks"][0]["ratio"] == pytest.approx(3.0)
+    assert "max_ratio 2.5" in play["slow"]["msg"]
+    assert not play["ok"].get("failed") and play["ok"]["checks"][0]["ratio"] == pytest.approx(2.0)
