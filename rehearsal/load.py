@@ -8,6 +8,12 @@ Library::
     ...                       # switch traffic meanwhile
     summary = gen.wait()      # or gen.stop() to end early
     assert summary["failed"] == 0
+    gen.summary(since=5, until=10)   # the same figures for a time window of the run
+    gen.per_second()                 # requests, failures and versions second by second
+
+Several apps through one ingress: ``hosts=["vcci.local", "cbam.local"], per_host={"cbam.local":
+{"path": "/api/v1/calculate", "body": {...}}}``. Each record holds t, offset_s (scheduled), host,
+status, latency_ms, lag_ms, version (X-App-Version), pod (X-Served-By), error, retried.
 
 CLI: ``python -m rehearsal load --url URL --host H [--host H2] --rps N --duration S
 [--path P --method POST --body JSON|@file] [--output results.jsonl] [--fail-on-error]``.
@@ -50,6 +56,7 @@ def summarize(records: list[dict]) -> dict:
     by_status: dict[str, int] = {}
     by_version: dict[str, int] = {}
     by_host: dict[str, int] = {}
+    by_pod: dict[str, int] = {}
     latencies, errors = [], []
     failed = retried = 0
     for rec in records:
@@ -57,6 +64,8 @@ def summarize(records: list[dict]) -> dict:
         version = rec["version"] or "none"
         by_version[version] = by_version.get(version, 0) + 1
         by_host[rec["host"]] = by_host.get(rec["host"], 0) + 1
+        if rec.get("pod"):
+            by_pod[rec["pod"]] = by_pod.get(rec["pod"], 0) + 1
         retried += bool(rec.get("retried"))
         if rec["status"] == 0 or rec["status"] >= 500:
             failed += 1
@@ -70,7 +79,7 @@ def summarize(records: list[dict]) -> dict:
         "requests": len(records), "failed": failed,
         "failed_ratio": round(failed / len(records), 6) if records else None,
         "by_status": dict(sorted(by_status.items())), "by_version": dict(sorted(by_version.items())),
-        "by_host": dict(sorted(by_host.items())), "retried": retried,
+        "by_host": dict(sorted(by_host.items())), "by_pod": dict(sorted(by_pod.items())), "retried": retried,
         "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95),
                        "p99": _percentile(latencies, 99), "max": latencies[-1] if latencies else None,
                        "mean": round(sum(latencies) / len(latencies), 3) if latencies else None},
@@ -83,7 +92,7 @@ class LoadGenerator:
     def __init__(self, url: str, hosts: list[str] | None = None, rps: float = 10.0, duration: float = 10.0, *,
                  path: str | None = None, method: str = "GET", body=None, headers: dict | None = None,
                  workers: int | None = None, timeout: float = 5.0, output: str | None = None,
-                 record_bodies: bool = False):
+                 record_bodies: bool = False, per_host: dict[str, dict] | None = None):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"url: expected http://host[:port][/path], got {url!r}")
@@ -98,6 +107,8 @@ class LoadGenerator:
             body = json.dumps(body)
         self.body = body.encode() if isinstance(body, str) else body
         self.headers = {"Content-Type": "application/json", "User-Agent": "rehearsal-load", **(headers or {})}
+        # Per-Host request overrides, e.g. {"cbam.local": {"path": "/api/v1/calculate", "body": {...}}}.
+        self._requests = {host: self._request_for((per_host or {}).get(host, {})) for host in self.hosts}
         total_rps = self.rps * len(self.hosts)
         self.workers = workers or max(8, min(128, math.ceil(total_rps / 2)))
         self.output, self.record_bodies = output, record_bodies
@@ -108,6 +119,16 @@ class LoadGenerator:
         self._threads: list[threading.Thread] = []
         self._t0 = 0.0
         self._wall0 = 0.0
+
+    def _request_for(self, override: dict) -> tuple[str, str, bytes | None]:
+        unknown = set(override) - {"path", "method", "body"}
+        if unknown:
+            raise ValueError(f"per_host: unknown keys {sorted(unknown)}; allowed: path, method, body")
+        body = override.get("body", self.body)
+        if body is not None and not isinstance(body, str | bytes):
+            body = json.dumps(body)
+        return (override.get("method", self.method).upper(), override.get("path", self.path),
+                body.encode() if isinstance(body, str) else body)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> LoadGenerator:
@@ -210,12 +231,13 @@ class LoadGenerator:
             sent = time.monotonic()
             record = {"t": round(self._wall0 + (sent - self._t0), 6), "offset_s": round(due, 6), "host": host,
                       "status": 0, "latency_ms": None, "lag_ms": round((sent - self._t0 - due) * 1000, 3),
-                      "version": None, "error": None, "retried": False}
+                      "version": None, "pod": None, "error": None, "retried": False}
             for attempt in (1, 2):
                 if conn is None:
                     conn, used = self._connect(), False
                 try:
-                    conn.request(self.method, self.path, body=self.body, headers={**self.headers, "Host": host})
+                    method, path, body = self._requests[host]
+                    conn.request(method, path, body=body, headers={**self.headers, "Host": host})
                     resp = conn.getresponse()
                     data = resp.read()
                 except _STALE_CONNECTION_ERRORS as exc:
@@ -234,6 +256,7 @@ class LoadGenerator:
                 used = True
                 record["status"] = resp.status
                 record["version"] = resp.getheader("X-App-Version")
+                record["pod"] = resp.getheader("X-Served-By")
                 if self.record_bodies:
                     record["body"] = data.decode("utf-8", "replace")
                 if resp.status >= 500:

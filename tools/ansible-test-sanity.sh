@@ -17,6 +17,13 @@ ansible-galaxy collection build --force --output-path "$work" >/dev/null
 dest="$work/ansible_collections/greenlang/launch"
 mkdir -p "$dest"
 tar -xzf "$work"/greenlang-launch-*.tar.gz -C "$dest"
+# Collections our plugins build on (kubernetes.core doc fragments and module_utils) must sit
+# beside ours, as in an installed tree: link the copies the ansible package bundles.
+bundled=$(python -c 'import ansible_collections as a; print(list(a.__path__)[0])')
+for dep in kubernetes/core; do
+  mkdir -p "$work/ansible_collections/${dep%/*}"
+  ln -s "$bundled/$dep" "$work/ansible_collections/$dep"
+done
 cd "$dest"
 py=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 ansible-test sanity --local --python "$py" --color no "$@"

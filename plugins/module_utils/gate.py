@@ -279,14 +279,19 @@ def counts_as_pass(verdict, inconclusive="fail"):
 class Gate(object):
     """Evaluate checks once, or every ``interval`` seconds for up to ``duration`` seconds.
 
-    Polling stops early once ``failure_limit`` evaluation rounds have failed
-    (fast detection) or ``success_after`` consecutive rounds have passed. When
-    ``duration`` runs out first, the gate passes if fewer than ``failure_limit``
-    rounds failed.
+    Polling stops early once ``failure_limit`` rounds have failed (fast detection),
+    once ``inconclusive_limit`` rounds could not measure (unless inconclusive is
+    accepted), or once ``success_after`` consecutive rounds have passed. When
+    ``duration`` runs out first, the gate passes if neither limit was reached and
+    at least one round passed on real measurements (or inconclusive is accepted).
+    Keeping the two limits apart lets a gate that starts right after a traffic
+    shift wait a few rounds for the first canary samples and still abort on the
+    first real breach.
     """
 
     def __init__(self, client, checks, interval=10.0, duration=0.0, failure_limit=1, success_after=None,
-                 inconclusive="fail", clock=time.monotonic, wall=time.time, sleep=time.sleep):
+                 inconclusive="fail", inconclusive_limit=1, clock=time.monotonic, wall=time.time,
+                 sleep=time.sleep):
         if not checks:
             raise GateConfigError("checks", "at least one check is required")
         if interval <= 0:
@@ -295,6 +300,8 @@ class Gate(object):
             raise GateConfigError("duration", "must not be negative, got {0}".format(duration))
         if failure_limit is None or failure_limit < 1:
             raise GateConfigError("failure_limit", "must be 1 or more, got {0}".format(failure_limit))
+        if inconclusive_limit is None or inconclusive_limit < 1:
+            raise GateConfigError("inconclusive_limit", "must be 1 or more, got {0}".format(inconclusive_limit))
         if success_after is not None and success_after < 1:
             raise GateConfigError("success_after", "must be 1 or more, got {0}".format(success_after))
         if inconclusive not in ("fail", "pass"):
@@ -309,6 +316,7 @@ class Gate(object):
         self.interval = float(interval)
         self.duration = float(duration)
         self.failure_limit = int(failure_limit)
+        self.inconclusive_limit = int(inconclusive_limit)
         self.success_after = success_after
         self.inconclusive = inconclusive
         self.clock, self.wall, self.sleep = clock, wall, sleep
@@ -319,20 +327,26 @@ class Gate(object):
         # +1: a round at t=0 and one at every interval up to and including the deadline.
         max_rounds = int(self.duration // self.interval) + 1
         rounds = []
-        failures = 0
-        streak = 0
+        failures = inconclusives = passes = streak = 0
         stopped = "single evaluation" if self.duration == 0 else "duration elapsed"
         for i in range(max_rounds):
             r = evaluate_round(self.client, self.checks, self.wall(), self.inconclusive)
             r["elapsed"] = round(self.clock() - started, 3)
             rounds.append(r)
-            if r["passed"]:
-                streak += 1
-            else:
+            if r["verdict"] in (FAIL, ERROR):
                 failures += 1
                 streak = 0
+            elif not r["passed"]:
+                inconclusives += 1
+                streak = 0
+            else:
+                passes += 1
+                streak += 1
             if failures >= self.failure_limit:
                 stopped = "failure_limit reached" if self.duration else stopped
+                break
+            if inconclusives >= self.inconclusive_limit:
+                stopped = "inconclusive_limit reached" if self.duration else stopped
                 break
             if self.success_after and streak >= self.success_after:
                 stopped = "success_after reached" if self.duration else stopped
@@ -341,17 +355,20 @@ class Gate(object):
             if next_at > deadline + 1e-9:
                 break
             self.sleep(max(0.0, next_at - self.clock()))
-        return self._summary(rounds, failures, stopped, self.clock() - started)
+        return self._summary(rounds, failures, inconclusives, passes, stopped, self.clock() - started)
 
-    def _summary(self, rounds, failures, stopped, elapsed):
+    def _summary(self, rounds, failures, inconclusives, passes, stopped, elapsed):
         failed_rounds = [r for r in rounds if not r["passed"]]
-        passed = failures < self.failure_limit
-        if not passed:
-            verdict = worst([r["verdict"] for r in failed_rounds])
-            deciding = failed_rounds[-1]
+        passed = False
+        if failures >= self.failure_limit:
+            bad = [r for r in failed_rounds if r["verdict"] in (FAIL, ERROR)]
+            verdict, deciding = worst([r["verdict"] for r in bad]), bad[-1]
+        elif inconclusives >= self.inconclusive_limit or passes == 0:
+            # Could not measure often enough, or never: fail closed.
+            verdict, deciding = INCONCLUSIVE, failed_rounds[-1]
         else:
+            passed, deciding = True, rounds[-1]
             # Say so when the last measurement could not be made and the caller accepted that.
-            deciding = rounds[-1]
             verdict = INCONCLUSIVE if deciding["verdict"] == INCONCLUSIVE else PASS
         return {
             "verdict": verdict,
@@ -362,17 +379,18 @@ class Gate(object):
                             for r in rounds],
             "rounds": len(rounds),
             "failed_rounds": failures,
+            "inconclusive_rounds": inconclusives,
             "stopped": stopped,
             "elapsed": round(elapsed, 3),
-            "msg": self._message(passed, verdict, deciding, len(rounds), failures),
+            "msg": self._message(passed, verdict, deciding, len(rounds), failures, inconclusives),
         }
 
-    def _message(self, passed, verdict, deciding, n_rounds, failures):
+    def _message(self, passed, verdict, deciding, n_rounds, failures, inconclusives):
+        counts = "{0} failed (limit {1}), {2} inconclusive (limit {3})".format(
+            failures, self.failure_limit, inconclusives, self.inconclusive_limit)
         if passed:
-            return "metric gate passed{0}: {1} check(s) over {2} evaluation(s), {3} failed (limit {4})".format(
-                " (inconclusive accepted)" if verdict == INCONCLUSIVE else "",
-                len(self.checks), n_rounds, failures, self.failure_limit)
+            return "metric gate passed{0}: {1} check(s) over {2} evaluation(s), {3}".format(
+                " (inconclusive accepted)" if verdict == INCONCLUSIVE else "", len(self.checks), n_rounds, counts)
         bad = ["{0}: {1} [{2}] {3}".format(c["name"], c["verdict"], c["reason"], c["query"])
                for c in deciding["checks"] if c["verdict"] != PASS]
-        return "metric gate {0} after {1} evaluation(s), {2} failed (limit {3}): {4}".format(
-            verdict, n_rounds, failures, self.failure_limit, "; ".join(bad))
+        return "metric gate {0} after {1} evaluation(s), {2}: {3}".format(verdict, n_rounds, counts, "; ".join(bad))

@@ -146,8 +146,8 @@ class Difference(object):
         if self.kind == "type":
             return "{0}: {1} {2} vs {3} {4}".format(p, _type_name(self.left), _short(self.left),
                                                     _type_name(self.right), _short(self.right))
-        return "{0}: {1} != {2}{3}".format(p, _short(self.left), _short(self.right),
-                                            " ({0})".format(self.note) if self.note else "")
+        note = " ({0})".format(self.note) if self.note else ""
+        return "{0}: {1} != {2}{3}".format(p, _short(self.left), _short(self.right), note)
 
     def as_dict(self):
         return {"path": self.pointer, "kind": self.kind, "left": self.left, "right": self.right,

@@ -42,8 +42,8 @@ def normalise_request(entry, where):
         raise ParityConfigError(where, "each request must be an object with at least 'path', got {0!r}".format(entry))
     unknown = sorted(set(entry) - set(REQUEST_KEYS))
     if unknown:
-        raise ParityConfigError(where, "unknown key(s) {0}; allowed: {1}".format(", ".join(unknown),
-                                                                                ", ".join(REQUEST_KEYS)))
+        raise ParityConfigError(where, "unknown key(s) {0}; allowed: {1}".format(
+            ", ".join(unknown), ", ".join(REQUEST_KEYS)))
     path = entry.get("path")
     if not isinstance(path, str) or not path.startswith("/"):
         raise ParityConfigError(where, "'path' must start with '/', got {0!r}".format(path))

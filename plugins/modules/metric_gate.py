@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2025, GreenLang platform engineering
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -21,7 +21,8 @@ description:
     consecutive minutes").
   - Without O(duration) the checks are evaluated once. With O(duration) they are evaluated every
     O(interval); polling stops as soon as O(failure_limit) evaluation rounds have failed (early abort, which
-    is what makes detection fast) or O(success_after) consecutive rounds have passed.
+    is what makes detection fast), O(inconclusive_limit) rounds could not measure, or O(success_after)
+    consecutive rounds have passed.
   - A gate fails closed. No data, NaN, or Prometheus unreachable makes a check C(inconclusive), which fails
     the gate unless O(inconclusive=pass). A query Prometheus rejects, or one returning more than one series,
     is an C(error) and always fails.
@@ -99,6 +100,15 @@ options:
   failure_limit:
     description:
       - Stop and fail as soon as this many evaluation rounds have failed.
+    type: int
+    default: 1
+  inconclusive_limit:
+    description:
+      - Stop and fail (as C(inconclusive)) as soon as this many rounds could not measure, unless
+        O(inconclusive=pass).
+      - Raise it for a gate that starts right after a traffic shift, so it waits a few rounds for the canary's
+        first samples while still aborting on the first real breach.
+      - Whatever the limit, a polling gate in which no round measured successfully fails as C(inconclusive).
     type: int
     default: 1
   success_after:
@@ -236,7 +246,8 @@ msg:
   description: What was decided and why, naming the failed checks with their measured numbers.
   returned: always
   type: str
-  sample: "metric gate fail after 3 evaluation(s), 1 failed (limit 1): error_rate: fail [0.052 > max 0.001] ..."
+  sample: "metric gate fail after 3 evaluation(s), 1 failed (limit 1), 0 inconclusive (limit 1): error_rate: fail
+    [0.052 > max 0.001] ..."
 checks:
   description: Every check of the deciding round (the last failed one, else the last one).
   returned: always
@@ -298,10 +309,15 @@ rounds:
   type: int
   sample: 2
 failed_rounds:
-  description: Number of rounds that failed.
+  description: Number of rounds that failed (C(fail) or C(error)).
   returned: always
   type: int
   sample: 1
+inconclusive_rounds:
+  description: Number of rounds that could not measure (not counted when O(inconclusive=pass)).
+  returned: always
+  type: int
+  sample: 0
 stopped:
   description: Why evaluation stopped.
   returned: always
@@ -339,6 +355,7 @@ def argument_spec():
         interval=dict(type="raw", default="10s"),
         duration=dict(type="raw", default=0),
         failure_limit=dict(type="int", default=1),
+        inconclusive_limit=dict(type="int", default=1),
         success_after=dict(type="int"),
         inconclusive=dict(type="str", choices=["fail", "pass"], default="fail"),
         fail_on_breach=dict(type="bool", default=True),
@@ -371,7 +388,8 @@ def main():
         # Keep only the keys the user set, so Check applies its own defaults.
         checks = [dict((k, v) for k, v in c.items() if v is not None) for c in p["checks"]]
         gate = Gate(client, checks, interval=interval, duration=duration, failure_limit=p["failure_limit"],
-                    success_after=p["success_after"], inconclusive=p["inconclusive"])
+                    success_after=p["success_after"], inconclusive=p["inconclusive"],
+                    inconclusive_limit=p["inconclusive_limit"])
     except (GateConfigError, ValueError) as e:
         module.fail_json(msg=str(e))
     result = gate.run()

@@ -464,6 +464,12 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Here rather than in _send so that the base class's own error replies carry them too.
+        super().send_response(code, message)
+        self.send_header("X-App-Version", self.server.app.cfg.version)
+        self.send_header("X-Served-By", self.server.app.cfg.pod_name)
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
         if self.server.app.cfg.log_requests:
             super().log_message(format, *args)
@@ -480,13 +486,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._dispatch()
 
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._dispatch()
+
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        app = self.server.app
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-App-Version", app.cfg.version)
-        self.send_header("X-Served-By", app.cfg.pod_name)
         if self.server.app.draining or self.close_connection:
             self.send_header("Connection", "close")
             self.close_connection = True
@@ -509,7 +518,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return self._send_json(413, {"error": f"body larger than {MAX_BODY} bytes"})
         body = self.rfile.read(length) if length else b""
-        if url.path in HEALTH_PATHS and self.command == "GET":
+        if url.path in HEALTH_PATHS and self.command in ("GET", "HEAD"):
             return self._health(url.path)
         try:
             status, obj, route = app.handle_api(self.command, url.path, url.query, body)

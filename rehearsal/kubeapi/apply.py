@@ -143,18 +143,31 @@ def _entries(obj: dict | None) -> list[dict]:
 
 def _set_entry(entries: list[dict], manager: str, operation: str, api_version: str, paths: set,
                subresource: str | None) -> list[dict]:
-    kept = []
+    """Entries with ``manager``'s entry set to ``paths``; an unchanged entry keeps its time (no-op writes
+    must not change the object)."""
+    fields = to_fieldsv1(paths) if paths else None
+    out, placed = [], False
     for e in entries:
         if e.get("manager") == manager and e.get("operation") == operation and e.get("subresource") == subresource:
+            if fields is not None and not placed:
+                if e.get("fieldsV1") == fields and e.get("apiVersion") == api_version:
+                    out.append(e)
+                else:
+                    out.append(_entry(manager, operation, api_version, fields, subresource))
+                placed = True
             continue
-        kept.append(e)
-    if paths:
-        entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now_rfc3339(),
-                 "fieldsType": "FieldsV1", "fieldsV1": to_fieldsv1(paths)}
-        if subresource:
-            entry["subresource"] = subresource
-        kept.append(entry)
-    return kept
+        out.append(e)
+    if fields is not None and not placed:
+        out.append(_entry(manager, operation, api_version, fields, subresource))
+    return out
+
+
+def _entry(manager: str, operation: str, api_version: str, fields: dict, subresource: str | None) -> dict:
+    entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now_rfc3339(),
+             "fieldsType": "FieldsV1", "fieldsV1": fields}
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
 
 
 def record_update(old: dict | None, new: dict, manager: str, api_version: str, meta: PatchMeta,
@@ -173,6 +186,7 @@ def record_update(old: dict | None, new: dict, manager: str, api_version: str, m
                    and e.get("subresource") == subresource)
         if is_mine:
             mine = owned
+            entries.append(e)
             continue
         if owned:
             e["fieldsV1"] = to_fieldsv1(owned)

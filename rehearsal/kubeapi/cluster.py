@@ -46,8 +46,6 @@ class Cluster:
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = ObjectStore()
-        if hasattr(self.runtime, "bind_store"):  # ProcessRuntime reads Secrets/ConfigMaps for container env
-            self.runtime.bind_store(self.store)
         ca, cert, key = make_self_signed(self.state_dir)
         self.ca_path = Path(ca)
         bind_store = getattr(self.runtime, "bind_store", None)

@@ -113,7 +113,13 @@ class FieldError:
         return f"{self.field}: {self.message()}"
 
 
+class Raw(str):
+    """A value shown as-is in a field error (Go's %#v of maps and structs is not quoted)."""
+
+
 def _quote(value) -> str:
+    if isinstance(value, Raw):
+        return str(value)
     if isinstance(value, str):
         return '"' + value.replace('"', '\\"') + '"'
     if isinstance(value, bool):

@@ -15,7 +15,7 @@ import time
 import uuid
 
 from . import apply as ssa
-from . import defaults, schema, validation
+from . import defaults, protobuf_min, schema, validation
 from .errors import APIError, FieldError, bad_request, from_store, invalid, not_found
 from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .resources import REGISTRY, ResourceType
@@ -99,6 +99,31 @@ def _parse_body(body: bytes, allow_yaml: bool = False):
             except yaml.YAMLError as yexc:
                 raise bad_request(f"error decoding YAML: {yexc}") from None
         raise bad_request(f"error decoding body: {exc}") from None
+
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def _protobuf_decoder():
+    """The full protobuf codec (``protobuf.decode_object``) if present, else the minimal one."""
+    try:
+        from . import protobuf as full
+
+        return full.decode_object
+    except (ImportError, AttributeError):
+        return protobuf_min.decode
+
+
+def parse_object_body(body: bytes, content_type: str):
+    """A create/update body as a dict: JSON, or protobuf as kubectl's typed clients send it."""
+    if content_type == PROTOBUF:
+        try:
+            return _protobuf_decoder()(body)
+        except ValueError as exc:
+            if type(exc).__name__ in ("UnsupportedProtobuf", "ProtobufError") and "kind" in str(exc):
+                raise APIError(415, "UnsupportedMediaType", str(exc)) from None
+            raise bad_request(f"error decoding protobuf body: {exc}") from None
+    return _parse_body(body)
 
 
 def manager_from(opts: Options, user_agent: str) -> str:
@@ -347,10 +372,11 @@ class API:
         return data
 
     # -- writes --------------------------------------------------------------------------
-    def create(self, rt: ResourceType, ns: str | None, body: bytes, opts: Options, user_agent: str) -> Outcome:
+    def create(self, rt: ResourceType, ns: str | None, body: bytes, opts: Options, user_agent: str,
+               content_type: str = "application/json") -> Outcome:
         dry = opts.dry_run
         manager = manager_from(opts, user_agent)
-        obj, warnings = self.decode(rt, _parse_body(body), opts, ns)
+        obj, warnings = self.decode(rt, parse_object_body(body, content_type), opts, ns)
         if rt.namespaced:
             if not ns:
                 raise bad_request("the server could not find the requested resource")
@@ -416,9 +442,9 @@ class API:
         return self._store_update(rt, new, part, opts.dry_run)
 
     def update(self, rt: ResourceType, ns: str | None, name: str, body: bytes, opts: Options, user_agent: str,
-               subresource: str | None = None) -> Outcome:
+               subresource: str | None = None, content_type: str = "application/json") -> Outcome:
         manager = manager_from(opts, user_agent)
-        parsed = _parse_body(body)
+        parsed = parse_object_body(body, content_type)
         if subresource == "scale":
             return self._update_scale(rt, ns, name, parsed, opts, manager)
         obj, warnings = self.decode(rt, parsed, opts, ns, name)
@@ -500,6 +526,14 @@ class API:
                                         "been modified; please apply your changes to the latest version and try again")
 
     def _server_side_apply(self, rt, ns, name, applied, opts: Options, force: bool, subresource) -> Outcome:
+        try:
+            return self._server_side_apply_once(rt, ns, name, applied, opts, force, subresource)
+        except PatchError as exc:
+            raise APIError(422, "Invalid", f"failed to create typed patch object: {exc}",
+                           {"name": name, "group": rt.group, "kind": rt.kind,
+                            "causes": [{"reason": "FieldValueInvalid", "message": str(exc)}]}) from None
+
+    def _server_side_apply_once(self, rt, ns, name, applied, opts: Options, force: bool, subresource) -> Outcome:
         manager = opts.get("fieldManager")
         if subresource == "scale":
             raise APIError(415, "UnsupportedMediaType", "apply is not supported on the scale subresource here")

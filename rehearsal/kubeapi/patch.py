@@ -56,13 +56,18 @@ def json_patch(doc: dict, operations) -> dict:
             raise PatchError(f"Unexpected kind: {op['op']}", 422)
         if not isinstance(op.get("path"), str):
             raise PatchError(f"operation missing path field: {json.dumps(op)}", 422)
-    try:
-        return jsonpatch.JsonPatch(operations).apply(doc)
-    except jsonpatch.JsonPatchTestFailed as exc:
-        raise PatchError(f"testing value failed: {exc}", 422) from None
-    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, KeyError, IndexError,
-            TypeError, ValueError) as exc:
-        raise PatchError(str(exc) or type(exc).__name__, 422) from None
+    result = doc
+    for op in operations:
+        # One operation at a time, so a failure names the operation that failed.
+        try:
+            result = jsonpatch.JsonPatch([op]).apply(result)
+        except jsonpatch.JsonPatchTestFailed:
+            raise PatchError(f"testing value {op['path']} failed: test failed", 422) from None
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, KeyError, IndexError,
+                TypeError, ValueError) as exc:
+            raise PatchError(f"{op['op']} operation does not apply: doc is missing path: \"{op['path']}\": "
+                             f"{exc}", 422) from None
+    return result
 
 
 # -- strategic merge patch ---------------------------------------------------------------

@@ -137,11 +137,11 @@ class Container:
     last_state: dict = field(default_factory=dict)
     backoff_until: float = 0.0
     backoff_delay: float = 0.0
-    kill_reason: str | None = None  # set when we killed it (probe failure)
     kill_deadline: float | None = None
     pull_failed_at: float = 0.0
     probes: dict[str, ProbeState] = field(default_factory=dict)
     generation: int = 0  # bumps on every (re)start, so a late probe result for an old run is dropped
+    last_event: str = ""  # the last warning reported, so a waiting container does not repeat it every step
 
     @property
     def running(self) -> bool:
@@ -159,6 +159,7 @@ class PodProcs:
     containers: list[Container]
     start_time: str
     log_dir: Path
+    ref: dict = field(default_factory=dict)  # apiVersion/kind/metadata: what Events are about
     stopping: bool = False
     stop_deadline: float = 0.0
     stopped: bool = False
@@ -194,7 +195,8 @@ class ProcessRuntime:
         self._lock = threading.RLock()
         self._probe_pool = ThreadPoolExecutor(max_workers=probe_workers, thread_name_prefix="probe")
         self._closed = threading.Event()
-        self.store = store  # for env from Secrets/ConfigMaps; Cluster.start binds it (bind_store)
+        self.store = store  # for env from Secrets/ConfigMaps and Events; Cluster.start binds it (bind_store)
+        self._events: list[tuple[dict, str, str, str]] = []  # written to the store outside our lock
         self._supervisor = threading.Thread(target=self._supervise, name="process-runtime", daemon=True)
         self._supervisor.start()
 
@@ -216,6 +218,7 @@ class ProcessRuntime:
             if not pp.stopping:
                 self._step(pp)
             status = self._status(pod, pp)
+        self._flush_events()
         return status if status_changed(pod.get("status"), status) else None
 
     def terminate(self, pod: dict) -> bool:
@@ -231,9 +234,11 @@ class ProcessRuntime:
                 pp.stopping = True
                 pp.stop_deadline = time.monotonic() + max(0, int(grace))
                 for c in pp.containers:
-                    if c.running:
+                    if c.running:  # (the kubelet records the Killing event for a deletion)
                         self._signal(c, signal.SIGTERM if grace > 0 else signal.SIGKILL)
-            return self._reap_stopping(pp)
+            done = self._reap_stopping(pp)
+        self._flush_events()
+        return done
 
     def logs(self, pod: dict) -> str:
         with self._lock:
@@ -272,6 +277,7 @@ class ProcessRuntime:
                         c.proc.wait(timeout=2)
                 # The container's children (its process group) go too, even if the leader already exited.
                 self._signal(c, signal.SIGKILL)
+                _forget_pid(c)
         with self._lock:
             for pp in pods:
                 if pp.own_ip:
@@ -315,7 +321,9 @@ class ProcessRuntime:
         return PodProcs(uid=meta["uid"], namespace=meta.get("namespace") or "default", name=meta["name"], ip=ip,
                         own_ip=not given_ip, restart_policy=spec.get("restartPolicy", "Always"),
                         containers=containers, start_time=(pod.get("status") or {}).get("startTime") or now_rfc3339(),
-                        log_dir=pod_dir)
+                        log_dir=pod_dir,
+                        ref={"apiVersion": "v1", "kind": "Pod",
+                             "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid")}})
 
     # -- the container life cycle ------------------------------------------------------------------
 
@@ -324,7 +332,7 @@ class ProcessRuntime:
         now = time.monotonic()
         for c in pp.containers:
             if c.app is None:
-                self._image_pull_failed(c, now)
+                self._image_pull_failed(pp, c, now)
                 continue
             if c.proc is not None and not c.running:
                 self._on_exit(pp, c, now)
@@ -333,7 +341,7 @@ class ProcessRuntime:
             if c.proc is None and c.state != "terminated" and now >= c.backoff_until:
                 self._start(pp, c)
 
-    def _image_pull_failed(self, c: Container, now: float) -> None:
+    def _image_pull_failed(self, pp: PodProcs, c: Container, now: float) -> None:
         # The kubelet reports ErrImagePull on a failed pull, then ImagePullBackOff while it waits to retry.
         if not c.pull_failed_at:
             c.pull_failed_at = now
@@ -342,18 +350,24 @@ class ProcessRuntime:
             c.reason, c.message = "ErrImagePull", f'failed to pull image "{c.image}": not a rehearsal image'
         else:
             c.reason, c.message = "ImagePullBackOff", f'Back-off pulling image "{c.image}"'
+        if c.last_event != c.reason:
+            c.last_event = c.reason
+            self._event(pp, "Failed" if c.reason == "ErrImagePull" else "BackOff",
+                        f"Failed to pull image \"{c.image}\": not a rehearsal image (rehearsal/<app>:<version>)"
+                        if c.reason == "ErrImagePull" else c.message, "Warning")
 
     def _on_exit(self, pp: PodProcs, c: Container, now: float) -> None:
+        _forget_pid(c)
         code = c.proc.returncode
         if code < 0:  # killed by a signal: report as a shell would (128 + signal), as container runtimes do
             code = 128 - code
         c.proc = None
         c.finished_at = now_rfc3339()
-        reason = c.kill_reason or ("Completed" if code == 0 else "Error")
+        reason = "Completed" if code == 0 else "Error"
         terminated = {"terminated": {"exitCode": code, "reason": reason, "startedAt": c.started_at,
                                      "finishedAt": c.finished_at, "containerID": self._container_id(pp, c)}}
         self._append_log(c, f"container exited with code {code} ({reason})")
-        c.kill_reason, c.kill_deadline = None, None
+        c.kill_deadline = None
         for p in c.probes.values():
             p.result, p.successes, p.failures = None, 0, 0
         restart = pp.restart_policy == "Always" or (pp.restart_policy == "OnFailure" and code != 0)
@@ -370,6 +384,8 @@ class ProcessRuntime:
         c.state, c.reason, c.exit_code = "waiting", "CrashLoopBackOff", None
         c.message = (f"back-off {c.backoff_delay:g}s restarting failed container={c.name} "
                      f"pod={pp.name}_{pp.namespace}({pp.uid})")
+        self._event(pp, "BackOff", f"Back-off restarting failed container {c.name} in pod "
+                    f"{pp.name}_{pp.namespace}({pp.uid})", "Warning")
 
     def _start(self, pp: PodProcs, c: Container) -> None:
         try:
@@ -378,6 +394,9 @@ class ProcessRuntime:
             # The kubelet keeps such a container waiting (and retries) until the reference resolves.
             c.state, c.reason, c.message = "waiting", "CreateContainerConfigError", str(exc)
             c.backoff_until = time.monotonic() + self.backoff_base
+            if c.last_event != c.message:
+                c.last_event = c.message
+                self._event(pp, "Failed", f"Error: {exc}", "Warning")
             return
         argv = self._argv(c, env)
         c.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -396,8 +415,11 @@ class ProcessRuntime:
                 c.backoff_delay = min(self.backoff_cap, max(self.backoff_base, c.backoff_delay * 2))
                 c.backoff_until = time.monotonic() + c.backoff_delay
                 return
+        # A pid file per running container lets `kill_leftovers` clean up after a runtime that died uncleanly.
+        with contextlib.suppress(OSError):
+            c.log_path.with_suffix(".pid").write_text(str(c.proc.pid))
         c.generation += 1
-        c.state, c.reason, c.message = "running", "", ""
+        c.state, c.reason, c.message, c.last_event = "running", "", "", ""
         c.started_at, c.started_mono = now_rfc3339(), time.monotonic()
         c.exit_code = None
         for p in c.probes.values():
@@ -509,10 +531,9 @@ class ProcessRuntime:
     def _run_probe(self, pp: PodProcs, c: Container, p: ProbeState, generation: int) -> None:
         try:
             env = self._environment(pp, c) if "exec" in p.spec else None
-            ok = probe_once(p.spec, pp.ip, c.spec, env)
-        except Exception:  # a probe that cannot even be made counts as failed, as in the kubelet
-            log.exception("probe error for %s/%s", pp.namespace, pp.name)
-            ok = False
+            ok, detail = probe_once(p.spec, pp.ip, c.spec, env)
+        except Exception as exc:  # a probe that cannot even be made counts as failed, as in the kubelet
+            ok, detail = False, f"probe error: {exc}"
         with self._lock:
             p.in_flight = False
             if generation != c.generation or not c.running:
@@ -526,16 +547,19 @@ class ProcessRuntime:
             if ok and p.successes >= success_threshold:
                 p.result = True
             elif not ok and p.failures >= failure_threshold:
+                if p.result is not False:  # report the change, not every failed period
+                    self._event(pp, "Unhealthy", f"{p.kind.capitalize()} probe failed: {detail}", "Warning")
                 p.result = False
                 if p.kind in ("liveness", "startup") and c.kill_deadline is None:
                     self._append_log(c, f"{p.kind} probe failed {p.failures} times; killing the container")
+                    self._event(pp, "Killing", f"Container {c.name} failed {p.kind} probe, will be restarted")
                     self._kill_for_restart(pp, c, p.spec)
+        self._flush_events()
 
     def _kill_for_restart(self, pp: PodProcs, c: Container, probe_spec: dict) -> None:
         grace = probe_spec.get("terminationGracePeriodSeconds")
         if grace is None:
             grace = min(DEFAULT_GRACE_SECONDS, 5)  # keep a rehearsal moving; production uses the pod's value
-        c.kill_reason = "Error"
         c.kill_deadline = time.monotonic() + float(grace)
         self._signal(c, signal.SIGTERM)
 
@@ -554,6 +578,7 @@ class ProcessRuntime:
         for c in pp.containers:
             if c.proc is not None:
                 self._signal(c, signal.SIGKILL)  # anything the container left in its process group
+                _forget_pid(c)
                 code = c.proc.returncode
                 c.proc = None
                 self._append_log(c, f"container stopped with code {128 - code if code < 0 else code}")
@@ -571,6 +596,32 @@ class ProcessRuntime:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(c.proc.pid, sig)
 
+    @staticmethod
+    def kill_leftovers(log_dir: str | os.PathLike) -> int:
+        """SIGKILL the process group of every container a previous runtime left running; how many there were.
+
+        For ``down`` after the stack died without ``shutdown()``: containers run in their own sessions, so
+        they outlive their parent. Each pid file is checked against /proc so an unrelated process that
+        reused the pid is not touched.
+        """
+        killed = 0
+        for pid_file in Path(log_dir).glob("*/*.pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except (OSError, ValueError):
+                cmdline = environ = b""
+                pid = 0
+            # Ours if it still carries the environment this runtime gave it.
+            if pid and cmdline and f"POD_NAME={pid_file.parent.name.split('_')[1]}".encode() in environ:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                    killed += 1
+            with contextlib.suppress(OSError):
+                pid_file.unlink()
+        return killed
+
     # -- the supervisor thread ------------------------------------------------------------------------------
 
     def _supervise(self) -> None:
@@ -587,6 +638,7 @@ class ProcessRuntime:
                             self._schedule_probes(pp, c, now)
             except Exception:  # keep supervising the other pods
                 log.exception("process runtime supervisor")
+            self._flush_events()
 
     # -- status ------------------------------------------------------------------------------------------------
 
@@ -634,8 +686,37 @@ class ProcessRuntime:
 
     @staticmethod
     def _append_log(c: Container, line: str) -> None:
-        with contextlib.suppress(OSError), open(c.log_path, "a", encoding="utf-8") as f:
-            f.write(f"{now_rfc3339()} [runtime] {line}\n")
+        # The runtime's own notes go beside the container's log, not into it: `kubectl logs` shows only what
+        # the container wrote.
+        with contextlib.suppress(OSError), open(c.log_path.with_suffix(".runtime"), "a", encoding="utf-8") as f:
+            f.write(f"{now_rfc3339()} {line}\n")
+
+    def _event(self, pp: PodProcs, reason: str, message: str, type_: str = "Normal") -> None:
+        """Queue a core/v1 Event about the pod, as the kubelet reports (seen in `kubectl describe pod`)."""
+        if self.store is not None:
+            self._events.append((pp.ref, reason, message, type_))
+
+    def _flush_events(self) -> None:
+        with self._lock:
+            events, self._events = self._events, []
+        if not events or self.store is None:
+            return
+        from rehearsal.kubeapi.controllers.util import record_event
+
+        for ref, reason, message, type_ in events:
+            try:
+                record_event(self.store, ref, reason, message, component="kubelet", type_=type_)
+            except Exception:  # events are best effort, as in the kubelet
+                log.debug("could not record event %s", reason, exc_info=True)
+
+    def runtime_log(self, pod: dict) -> str:
+        """What the runtime itself noted about the pod's containers (starts, exits, kills)."""
+        return "".join(p.read_text(errors="replace") for p in sorted(self._pod_log_dir(pod).glob("*.runtime")))
+
+
+def _forget_pid(c: Container) -> None:
+    with contextlib.suppress(OSError):
+        c.log_path.with_suffix(".pid").unlink()
 
 
 # -- probes (module level: pure enough to test on their own) -------------------------------------------------
@@ -650,8 +731,9 @@ def _resolve_port(port, container_spec: dict) -> int:
     raise ValueError(f"probe port {port!r} is not a port of the container")
 
 
-def probe_once(probe: dict, pod_ip: str, container_spec: dict, env: dict[str, str] | None = None) -> bool:
-    """Run one probe attempt as the kubelet would; True on success."""
+def probe_once(probe: dict, pod_ip: str, container_spec: dict,
+               env: dict[str, str] | None = None) -> tuple[bool, str]:
+    """Run one probe attempt as the kubelet would: (success, what failed)."""
     timeout = float(probe.get("timeoutSeconds", 1) or 1)
     if "httpGet" in probe:
         hg = probe["httpGet"]
@@ -661,37 +743,43 @@ def probe_once(probe: dict, pod_ip: str, container_spec: dict, env: dict[str, st
         path = hg.get("path") or "/"
         if not path.startswith("/"):
             path = "/" + path
-        req = urllib.request.Request(f"{scheme}://{host}:{port}{path}", method="GET")
+        url = f"{scheme}://{host}:{port}{path}"
+        req = urllib.request.Request(url, method="GET")
         req.add_header("User-Agent", "kube-probe/1.32")
         for h in hg.get("httpHeaders") or []:
             req.add_header(h["name"], h.get("value", ""))
         opener = urllib.request.build_opener(_NoRedirect)
         try:
             with opener.open(req, timeout=timeout) as resp:
-                return 200 <= resp.status < 400
+                status = resp.status
         except urllib.error.HTTPError as exc:
-            return 200 <= exc.code < 400  # a redirect counts as success, as in the kubelet
-        except (OSError, ValueError):
-            return False
+            status = exc.code
+        except (OSError, ValueError) as exc:
+            return False, f'Get "{url}": {getattr(exc, "reason", exc)}'
+        # 2xx and 3xx are success; a redirect is not followed (as in the kubelet).
+        return 200 <= status < 400, f"HTTP probe failed with statuscode: {status}"
     if "tcpSocket" in probe:
         ts = probe["tcpSocket"]
+        address = (ts.get("host") or pod_ip, _resolve_port(ts["port"], container_spec))
         try:
-            with socket.create_connection((ts.get("host") or pod_ip, _resolve_port(ts["port"], container_spec)),
-                                          timeout=timeout):
-                return True
-        except OSError:
-            return False
+            with socket.create_connection(address, timeout=timeout):
+                return True, ""
+        except OSError as exc:
+            return False, f"dial tcp {address[0]}:{address[1]}: {exc}"
     if "exec" in probe:
         command = list(probe["exec"].get("command") or [])
         if command and command[0] in ("python", "python3"):
             command[0] = sys.executable
         try:
-            return subprocess.run(command, env=env, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
+            code = subprocess.run(command, env=env, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
-                                  check=False).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-    return True  # a probe with no handler never fails (the API would reject it anyway)
+                                  check=False).returncode
+        except subprocess.TimeoutExpired:
+            return False, f"command timed out after {timeout:g}s"
+        except OSError as exc:
+            return False, str(exc)
+        return code == 0, f"command exited with {code}"
+    return True, ""  # a probe with no handler never fails (the API would reject it anyway)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

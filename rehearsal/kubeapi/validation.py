@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import FieldError
+from .errors import FieldError, Raw
 from .selectors import SelectorError, label_selector_matches, valid_label_key, valid_label_value
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -177,8 +177,8 @@ def _selector_and_template(obj: dict, errs: list[FieldError], kind_word: str,
     if selector is None:
         errs.append(FieldError("Required", "spec.selector"))
     elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        errs.append(FieldError("Invalid", "spec.selector", "v1.LabelSelector{MatchLabels:map[string]string(nil), "
-                               "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}",
+        errs.append(FieldError("Invalid", "spec.selector", Raw("v1.LabelSelector{MatchLabels:map[string]string(nil), "
+                                                               "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"),
                                f"empty selector is invalid for {kind_word}"))
     if not isinstance(template, dict):
         errs.append(FieldError("Required", "spec.template"))
@@ -193,7 +193,7 @@ def _selector_and_template(obj: dict, errs: list[FieldError], kind_word: str,
             ok = True
         if not ok:
             rendered = "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
-            errs.append(FieldError("Invalid", "spec.template.metadata.labels", rendered,
+            errs.append(FieldError("Invalid", "spec.template.metadata.labels", Raw(rendered),
                                    "`selector` does not match template `labels`"))
     validate_pod_spec(template.get("spec"), "spec.template.spec", errs, restart_policies)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import pwd
 import secrets
@@ -301,18 +302,34 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI for scripts (molecule create/destroy): ``up`` prints shell ``export`` lines, ``down`` stops."""
+    """CLI for scripts (molecule create/destroy).
+
+    ``up`` initialises and starts a cluster (``--port 0`` picks a free port) and writes its connection
+    parameters as JSON to ``--state-file`` (mode 0600) or prints shell ``export`` lines; ``down`` stops it;
+    ``destroy`` stops it and deletes the data directory.
+    """
     parser = argparse.ArgumentParser(prog="python -m rehearsal.services.postgres")
     parser.add_argument("action", choices=["up", "down", "destroy", "status"])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--port", type=int, default=55432)
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--user", default="postgres")
+    parser.add_argument("--state-file", help="write host/port/user/password/data_dir as JSON here (up)")
     args = parser.parse_args(argv)
-    cluster = PostgresCluster(args.data_dir, args.port, user=args.user)
+    port = args.port
+    state = Path(args.state_file) if args.state_file else None
+    if args.action == "up" and port == 0:
+        port = json.loads(state.read_text())["port"] if state and state.exists() else free_port()
+    cluster = PostgresCluster(args.data_dir, port, user=args.user)
     if args.action == "up":
         cluster.init().start()
-        for key, value in cluster.env().items():
-            print(f"export {key}={value}")
+        info = {**cluster.conninfo(), "data_dir": str(cluster.data_dir), "bin_dir": str(PG_BIN)}
+        if state:
+            state.parent.mkdir(parents=True, exist_ok=True)
+            state.write_text(json.dumps(info))
+            state.chmod(0o600)
+        else:
+            for key, value in cluster.env().items():
+                print(f"export {key}={value}")
     elif args.action == "down":
         cluster.stop()
     elif args.action == "destroy":

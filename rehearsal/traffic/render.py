@@ -52,6 +52,10 @@ CANARY_WEIGHT_TOTAL = "nginx.ingress.kubernetes.io/canary-weight-total"
 
 ROUTE_DEFAULT_WEIGHT = 100
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+# What may reach nginx.conf from an object: anything else is skipped with a warning, so one odd object
+# cannot make the whole configuration invalid (nginx -t would refuse it and routing would freeze).
+_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_PATH = re.compile(r"^/[A-Za-z0-9._~%@:+!*,=&$'()/-]*$")
 _UNSAFE_IN_QUOTES = re.compile(r'["\\\x00-\x1f;{}]')
 
 
@@ -221,6 +225,12 @@ class _HostTable:
         self.warnings: list[str] = []
 
     def add(self, hostname: str, loc: Location) -> None:
+        if hostname and not _HOSTNAME.match(hostname):
+            self.warnings.append(f"{loc.source}: hostname {hostname!r} is not valid; skipped")
+            return
+        if not _PATH.match(loc.path):
+            self.warnings.append(f"{loc.source}: path {loc.path!r} is not supported; skipped")
+            return
         vh = self.hosts.setdefault(hostname, VirtualHost(hostname))
         for existing in vh.locations:
             if existing.path == loc.path and existing.exact == loc.exact:
@@ -544,7 +554,7 @@ def render_config(objects: dict[str, list[dict]], *, prefix: str, listen: str, u
                   worker_processes: int = 1, client_keepalive: str = "0") -> str:
     """A whole nginx.conf (paths under ``prefix``) for the cluster objects; its hash is in /healthz."""
     model = build_model(objects)
-    warnings = "".join(f"# warning: {w}\n" for w in model.warnings)
+    warnings = "".join("# warning: " + re.sub(r"[\x00-\x1f\x7f]", " ", w) + "\n" for w in model.warnings)
     body = f"""# Rendered by rehearsal.traffic from HTTPRoutes, Ingresses and Routes; do not edit.
 {warnings}{f"user {user};" if user else ""}
 worker_processes {worker_processes};

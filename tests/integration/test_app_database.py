@@ -43,10 +43,11 @@ def dsns(postgres):  # noqa: F811
     return out
 
 
-def migrate(dsn: str, sql_file: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rehearsal.apps.migrate", "--sql", str(sql_file)], cwd=REPO_ROOT,
-                          env={"DATABASE_DSN": dsn, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                          timeout=60)
+def migrate(dsn: str, sql_file: Path | None = None, sql_text: str | None = None) -> subprocess.CompletedProcess:
+    """Run the migration runner as a Job pod would: SQL from --sql FILE or from env MIGRATION_SQL."""
+    argv = [sys.executable, "-m", "rehearsal.apps.migrate"] + (["--sql", str(sql_file)] if sql_file else [])
+    env = {"DATABASE_DSN": dsn, "PATH": "/usr/bin:/bin", **({"MIGRATION_SQL": sql_text} if sql_text else {})}
+    return subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("app", ["vcci", "cbam", "csrd"])
@@ -99,16 +100,14 @@ def test_unreachable_database_makes_the_pod_unready_and_opens_the_database_break
                          timeout=5).status_code == 503
 
 
-def test_required_schema_version_gates_readiness_until_the_migration_job_ran(dsns, run_app, tmp_path):  # noqa: F811
+def test_required_schema_version_gates_readiness_until_the_migration_job_ran(dsns, run_app):  # noqa: F811
     app = run_app("csrd", "v2", DATABASE_DSN=dsns["csrd"], REQUIRED_SCHEMA_VERSION="002_assurance",
                   DB_CHECK_INTERVAL_S=0.2)
     time.sleep(1)
     ready = requests.get(app.url + "/health/ready", timeout=5)
     assert ready.status_code == 503 and "002_assurance" in str(ready.json()["reasons"])
-    migration = tmp_path / "002.sql"
-    migration.write_text("ALTER TABLE reports ADD COLUMN IF NOT EXISTS assurance_level text;\n"
-                         "INSERT INTO schema_migrations (version) VALUES ('002_assurance');\n")
-    result = migrate(dsns["csrd"], migration)
+    result = migrate(dsns["csrd"], sql_text="ALTER TABLE reports ADD COLUMN IF NOT EXISTS assurance_level text;\n"
+                                            "INSERT INTO schema_migrations (version) VALUES ('002_assurance');\n")
     assert result.returncode == 0, result.stderr
     wait_for(lambda: requests.get(app.url + "/health/ready", timeout=5).status_code == 200, 5, "ready after migration")
 

@@ -83,7 +83,12 @@ def test_recreate_rollout_and_never_ready_release_failing_its_progress_deadline(
     assert d["status"].get("availableReplicas", 0) == 0
 
     kubectl("rollout", "undo", "deployment/api", "-n", ns)
-    kubectl("rollout", "status", "deployment/api", "-n", ns, *ROLLOUT)
+    # Not `rollout status`: as on a real cluster, the stale ProgressDeadlineExceeded condition can make it
+    # fail until the controller records progress. Availability is what the undo must restore.
+    kubectl("wait", "--for=condition=Available", "deployment/api", "-n", ns, "--timeout=30s")
+    pods = kubectl.json("pods", "-n", ns, "-l", "app=api")["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    assert {p["spec"]["containers"][0]["image"] for p in live} == {"registry.local/api:1"}
 
 
 def test_job_completes_or_fails_after_its_backoff_limit(kubectl, ns):

@@ -373,3 +373,121 @@ def test_server_dry_run_of_a_change_leaves_the_object_unchanged(kubectl, namespa
     after = kubectl.json("configmap", "cfg", "-n", namespace)
     assert after["data"] == {"a": "1"}
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+# -- beyond the basics: commands the launch runbook leans on ---------------------------------
+
+
+def test_get_prints_the_deployment_table_with_ready_counts(kubectl, namespace):
+    kubectl.apply(deployment("web", replicas=2), "-n", namespace)
+    rollout_status(kubectl, namespace, "web")
+    lines = kubectl("get", "deployment", "web", "-n", namespace).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert lines[1].split()[:4] == ["web", "2/2", "2", "2"]
+
+
+def test_wait_for_condition_available_returns_when_the_deployment_is_available(kubectl, namespace):
+    kubectl.apply(deployment("web", replicas=2), "-n", namespace)
+    proc = kubectl("wait", "--for=condition=Available", "deployment/web", "-n", namespace, "--timeout=60s",
+                   timeout=120)
+    assert "deployment.apps/web condition met" in proc.stdout
+    assert kubectl.json("deployment", "web", "-n", namespace)["status"]["availableReplicas"] == 2
+
+
+def test_label_and_annotate_update_metadata(kubectl, namespace):
+    kubectl.apply(configmap("cfg"), "-n", namespace)
+    kubectl("label", "configmap", "cfg", "env=prod", "-n", namespace)
+    kubectl("annotate", "configmap", "cfg", "launch/wave=1", "-n", namespace)
+    kubectl("label", "configmap", "cfg", "env=staging", "--overwrite", "-n", namespace)
+    meta = kubectl.json("configmap", "cfg", "-n", namespace)["metadata"]
+    assert meta["labels"] == {"env": "staging"}
+    assert meta["annotations"]["launch/wave"] == "1"
+
+
+def test_diff_exits_1_with_the_change_and_0_without(kubectl, namespace):
+    manifest = configmap("cfg", data={"mode": "blue"})
+    kubectl.apply(manifest, "-n", namespace)
+    same = kubectl("diff", "-f", "-", "-n", namespace, input=json.dumps(manifest), check=False)
+    assert same.returncode == 0, same.stderr
+    manifest["data"]["mode"] = "green"
+    changed = kubectl("diff", "-f", "-", "-n", namespace, input=json.dumps(manifest), check=False)
+    assert changed.returncode == 1, changed.stderr
+    assert "-  mode: blue" in changed.stdout
+    assert "+  mode: green" in changed.stdout
+    assert kubectl.json("configmap", "cfg", "-n", namespace)["data"] == {"mode": "blue"}
+
+
+def test_server_side_apply_detects_a_conflict_with_another_field_manager(kubectl, namespace):
+    kubectl.apply(deployment("web", replicas=1), "-n", namespace, "--server-side")
+    other = deployment("web", replicas=3)
+    proc = kubectl("apply", "-f", "-", "-n", namespace, "--server-side", "--field-manager=launch-tool",
+                   input=json.dumps(other), check=False)
+    assert proc.returncode != 0
+    assert "conflict" in proc.stderr.lower()
+    assert ".spec.replicas" in proc.stderr
+    assert kubectl.json("deployment", "web", "-n", namespace)["spec"]["replicas"] == 1
+
+    kubectl("apply", "-f", "-", "-n", namespace, "--server-side", "--field-manager=launch-tool",
+            "--force-conflicts", input=json.dumps(other))
+    obj = kubectl.json("deployment", "web", "-n", namespace, "--show-managed-fields")
+    assert obj["spec"]["replicas"] == 3
+    assert "launch-tool" in {entry["manager"] for entry in obj["metadata"]["managedFields"]}
+
+
+def test_explain_describes_a_field_from_the_served_openapi(kubectl):
+    proc = kubectl("explain", "deployment.spec.replicas")
+    assert "FIELD: replicas <integer>" in proc.stdout
+    assert "Number of desired pods" in proc.stdout
+
+
+def test_logs_of_a_deployment_pod_come_from_the_runtime(kubectl, namespace):
+    kubectl.apply(deployment("web", image="rehearsal/web:1.0"), "-n", namespace)
+    rollout_status(kubectl, namespace, "web")
+    proc = kubectl("logs", "deployment/web", "-n", namespace)
+    assert "rehearsal/web:1.0" in proc.stdout
+
+
+def job(name: str, exit_code: int = 0) -> dict:
+    return {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "migrate", "image": "rehearsal/migrate:1.0",
+             "env": [{"name": "REHEARSAL_EXIT_CODE", "value": str(exit_code)}]}]}}},
+    }
+
+
+def test_job_that_exits_0_completes(kubectl, namespace):
+    kubectl.apply(job("migrate"), "-n", namespace)
+    proc = kubectl("wait", "--for=condition=Complete", "job/migrate", "-n", namespace, "--timeout=60s", timeout=120)
+    assert "job.batch/migrate condition met" in proc.stdout
+    assert kubectl.json("job", "migrate", "-n", namespace)["status"]["succeeded"] == 1
+
+
+def test_job_that_exits_non_zero_fails_after_its_backoff_limit(kubectl, namespace):
+    kubectl.apply(job("migrate", exit_code=3), "-n", namespace)
+    kubectl("wait", "--for=condition=Failed", "job/migrate", "-n", namespace, "--timeout=60s", timeout=120)
+    status = kubectl.json("job", "migrate", "-n", namespace)["status"]
+    assert status["failed"] == 1
+    assert not status.get("succeeded")
+    pods = kubectl.json("pods", "-n", namespace, "-l", "job-name=migrate")["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Failed"]
+    terminated = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 3
+
+
+def test_service_endpoints_list_the_ready_pods(kubectl, namespace, wait_until):
+    kubectl.apply(deployment("web", replicas=2), "-n", namespace)
+    kubectl.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                   "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+                  "-n", namespace)
+    rollout_status(kubectl, namespace, "web")
+
+    def endpoint_ips():
+        if not kubectl.exists("endpoints", "web", "-n", namespace):
+            return set()
+        subsets = kubectl.json("endpoints", "web", "-n", namespace).get("subsets") or []
+        return {a["ip"] for s in subsets for a in s.get("addresses") or []}
+
+    pod_ips = {p["status"]["podIP"] for p in kubectl.json("pods", "-n", namespace, "-l", "app=web")["items"]}
+    assert len(pod_ips) == 2
+    wait_until(lambda: endpoint_ips() == pod_ips, 30, "endpoints to list both ready pods")

@@ -140,7 +140,9 @@ def test_k8s_rollback_restores_the_previous_revisions_image(ansible_playbook, ku
 
 
 def test_k8s_apply_twice_reports_no_change_the_second_time(ansible_playbook, kubectl, namespace):
-    task = {"apply": True, "definition": deployment("web", namespace, replicas=1)}
+    # wait: the Deployment's status settles first; kubernetes.core reports a change when any field,
+    # status included, differs between its read and its patch, as it would on a real cluster.
+    task = {"apply": True, "definition": deployment("web", namespace, replicas=1), **WAIT}
     cm_task = {"apply": True, "definition": configmap("cfg", namespace, {"k": "v"})}
     run = ansible_playbook([
         {"name": "first", "kubernetes.core.k8s": task},

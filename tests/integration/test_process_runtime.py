@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from rehearsal.kubeapi.process_runtime import ProcessRuntime
+from rehearsal.load import LoadGenerator
 from rehearsal.traffic.controller import TrafficPlane
 from rehearsal.traffic.render import HTTPROUTES
 from tests.integration.traffic_fixtures import (
     MiniCluster,
-    SteadyLoad,
     pod_manifest,
     service_manifest,
     wait_until,
@@ -89,22 +89,24 @@ def test_killed_process_is_restarted_and_leaves_endpoints_while_unready(cluster)
 def test_crash_looping_container_backs_off_longer_each_time(cluster):
     cluster.create("pods", pod_manifest("crashy", "vcci", "v1", env={"FAULT_CRASH_AFTER_S": "0.2"}, readiness=False))
     restarts_at: dict[int, float] = {}
-    reasons = set()
-    deadline = time.monotonic() + 30
+    backoffs: dict[int, float] = {}
+    deadline = time.monotonic() + 40
     while len(restarts_at) < 4 and time.monotonic() < deadline:
         status = cluster.pod("crashy").get("status") or {}
         if status.get("containerStatuses"):
             cs = container_status(cluster.pod("crashy"))
             restarts_at.setdefault(cs["restartCount"], time.monotonic())
-            reasons.add((cs["state"].get("waiting") or {}).get("reason"))
+            waiting = cs["state"].get("waiting") or {}
+            if waiting.get("reason") == "CrashLoopBackOff":
+                backoffs[cs["restartCount"]] = float(waiting["message"].split()[1].rstrip("s"))
         time.sleep(0.05)
     assert {1, 2, 3} <= set(restarts_at), restarts_at
-    assert "CrashLoopBackOff" in reasons
-    # MiniCluster's backoff: 0.5 s, 1 s, 2 s, ... so each gap between restarts is longer than the one before.
-    first_gap, second_gap = restarts_at[2] - restarts_at[1], restarts_at[3] - restarts_at[2]
-    assert second_gap > first_gap + 0.25, (first_gap, second_gap)  # the backoff grew by 0.5 s
-    last = container_status(cluster.pod("crashy"))["lastState"]["terminated"]
-    assert last["exitCode"] == 1
+    # MiniCluster's backoff starts at 0.5 s and doubles per crash (kube: 10 s doubling up to 5 min) ...
+    assert [backoffs.get(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    # ... and the container really stays down that long before it runs (and crashes) again.
+    for n in (1, 2):
+        assert restarts_at[n + 1] - restarts_at[n] >= backoffs[n]
+    assert container_status(cluster.pod("crashy"))["lastState"]["terminated"]["exitCode"] == 1
 
 
 def test_failing_liveness_probe_restarts_the_container(cluster):
@@ -113,7 +115,11 @@ def test_failing_liveness_probe_restarts_the_container(cluster):
     cluster.create("pods", pod)
     wait_until(lambda: (cluster.pod("sick").get("status") or {}).get("containerStatuses")
                and container_status(cluster.pod("sick"))["restartCount"] >= 1, timeout=20, what="restart")
-    assert "liveness probe failed" in cluster.runtime.logs(cluster.pod("sick"))
+    events = [(e["reason"], e["message"]) for e in cluster.store.list("events")[0]
+              if e["involvedObject"]["name"] == "sick"]
+    assert ("Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404") in events
+    assert ("Killing", "Container app failed liveness probe, will be restarted") in events
+    assert "liveness probe failed" in cluster.runtime.runtime_log(cluster.pod("sick"))
 
 
 def test_two_replicas_behind_nginx_lose_no_request_when_one_process_dies(cluster, tmp_path):
@@ -126,17 +132,21 @@ def test_two_replicas_behind_nginx_lose_no_request_when_one_process_dies(cluster
                                          "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]}})
     cluster.wait_ready("web-1", "web-2")
     wait_until(lambda: len(cluster.ready_addresses("web")) == 2, what="two endpoints")
-    with TrafficPlane(tmp_path / "nginx", cluster.store) as tp, \
-            SteadyLoad(tp.url, "web.rehearsal.test", rps=80) as load:
-        time.sleep(1.0)
-        os.kill(cluster.runtime.pid(cluster.pod("web-1")), signal.SIGKILL)
-        wait_until(lambda: len(cluster.ready_addresses("web")) == 1, timeout=5, what="endpoint dropped")
-        cluster.wait_ready("web-1")
-        wait_until(lambda: len(cluster.ready_addresses("web")) == 2, what="endpoint back")
-        time.sleep(1.0)
-    print(f"replica killed under load: {load.total} requests, {len(load.failures)} failed")
-    assert load.total > 100
-    assert load.failures == []
+    with TrafficPlane(tmp_path / "nginx", cluster.store) as tp:
+        load = LoadGenerator(tp.url, ["web.rehearsal.test"], rps=60, duration=60, path="/health/live").start()
+        try:
+            time.sleep(1.0)
+            os.kill(cluster.runtime.pid(cluster.pod("web-1")), signal.SIGKILL)
+            wait_until(lambda: len(cluster.ready_addresses("web")) == 1, timeout=5, what="endpoint dropped")
+            cluster.wait_ready("web-1")
+            wait_until(lambda: len(cluster.ready_addresses("web")) == 2, what="endpoint back")
+            time.sleep(1.0)
+        finally:
+            summary = load.stop()
+    print(f"replica killed under load: {summary['requests']} requests, {summary['failed']} failed "
+          f"{summary['first_errors']}")
+    assert summary["requests"] > 100
+    assert summary["failed"] == 0
     assert container_status(cluster.pod("web-1"))["restartCount"] == 1
 
 
@@ -228,3 +238,51 @@ def test_shutdown_leaves_no_process_behind(tmp_path):
                 except (ProcessLookupError, PermissionError):
                     pass
     assert leftovers == []
+
+
+def test_container_env_comes_from_secrets_and_configmaps(cluster):
+    import base64
+
+    cluster.create("secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+                               "data": {"dsn": base64.b64encode(b"host=127.0.0.1 dbname=vcci").decode()}})
+    cluster.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+                                  "data": {"MODE": "rehearsal"}})
+    pod = pod_manifest("env-pod", "vcci", "v1", readiness=False, restart_policy="Never",
+                       command=["python", "-c", "import os; print('dsn=' + os.environ['DATABASE_DSN'], "
+                                "'mode=' + os.environ['MODE'])"])
+    pod["spec"]["containers"][0]["env"] = [{"name": "DATABASE_DSN",
+                                            "valueFrom": {"secretKeyRef": {"name": "db", "key": "dsn"}}}]
+    pod["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "cfg"}}]
+    cluster.create("pods", pod)
+    done = wait_until(lambda: cluster.pod("env-pod").get("status", {}).get("phase") in ("Succeeded", "Failed")
+                      and cluster.pod("env-pod"), what="pod finished")
+    assert done["status"]["phase"] == "Succeeded"
+    assert "dsn=host=127.0.0.1 dbname=vcci mode=rehearsal" in cluster.runtime.logs(done)
+
+
+def test_missing_secret_keeps_the_container_waiting_in_create_container_config_error(cluster):
+    pod = pod_manifest("no-secret", "vcci", "v1", readiness=False)
+    pod["spec"]["containers"][0]["env"] = [{"name": "DATABASE_DSN",
+                                            "valueFrom": {"secretKeyRef": {"name": "absent", "key": "dsn"}}}]
+    cluster.create("pods", pod)
+    waiting = wait_until(lambda: (cluster.pod("no-secret").get("status") or {}).get("containerStatuses")
+                         and container_status(cluster.pod("no-secret"))["state"].get("waiting"), what="status")
+    assert waiting["reason"] == "CreateContainerConfigError"
+    assert 'secret "absent" not found' in waiting["message"]
+    assert cluster.runtime.pid(cluster.pod("no-secret")) is None
+
+
+def test_kill_leftovers_stops_containers_a_dead_runtime_left_running(tmp_path):
+    runtime = ProcessRuntime(tmp_path / "logs", backoff_base=30)
+    pod = pod_manifest("orphan", "vcci", "v1", readiness=False)
+    pod["metadata"]["uid"] = "uid-orphan"
+    try:
+        runtime.sync(pod)
+        pid = wait_until(lambda: runtime.pid(pod), what="container started")
+        assert alive(pid)
+        # As `down` would after the stack process died: only the pid files on disk are left to go by.
+        assert ProcessRuntime.kill_leftovers(tmp_path / "logs") == 1
+        wait_until(lambda: not alive(pid), timeout=5, what="leftover killed")
+        assert not list((tmp_path / "logs").glob("*/*.pid"))
+    finally:
+        runtime.shutdown()

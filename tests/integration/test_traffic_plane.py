@@ -7,11 +7,11 @@ import subprocess
 
 import pytest
 
+from rehearsal.load import LoadGenerator
 from rehearsal.traffic.controller import TrafficPlane
 from rehearsal.traffic.render import HTTPROUTES, INGRESSES, ROUTES
 from tests.integration.traffic_fixtures import (
     MiniCluster,
-    SteadyLoad,
     count_versions,
     pod_manifest,
     service_manifest,
@@ -124,6 +124,19 @@ def test_canary_by_header_always_and_never_override_the_weight(stack, routing):
     assert set(other) == {"v1", "v2"}  # any other value falls through to the 50 % weight
 
 
+def test_canary_by_header_value_routes_only_that_exact_value_to_the_canary(stack, routing):
+    _mc, tp = stack
+    routing(INGRESSES, ingress("hv", "hv.rehearsal.test", "vcci-blue"))
+    routing(INGRESSES, ingress("hv-canary", "hv.rehearsal.test", "vcci-green",
+                               {"nginx.ingress.kubernetes.io/canary": "true",
+                                "nginx.ingress.kubernetes.io/canary-by-header": "X-Release",
+                                "nginx.ingress.kubernetes.io/canary-by-header-value": "v2-preview"}))
+    assert count_versions(tp.url, "hv.rehearsal.test", 50, headers={"X-Release": "v2-preview"}) == {"v2": 50}
+    assert count_versions(tp.url, "hv.rehearsal.test", 50, headers={"X-Release": "V2-PREVIEW"}) == {"v1": 50}
+    assert count_versions(tp.url, "hv.rehearsal.test", 50, headers={"X-Release": "always"}) == {"v1": 50}
+    assert count_versions(tp.url, "hv.rehearsal.test", 50) == {"v1": 50}
+
+
 def test_unknown_host_gets_404_and_healthz_answers(stack):
     _mc, tp = stack
     assert count_versions(tp.url, "nobody.rehearsal.test", 5) == {"status 404": 5}
@@ -137,7 +150,8 @@ def test_twenty_graceful_reloads_under_load_fail_no_request(stack, routing):
                  {"name": "vcci-blue", "port": 80, "weight": 50}, {"name": "vcci-green", "port": 80, "weight": 50}]}]}}
     routing(HTTPROUTES, route)
     reloads_before = tp.reloads
-    with SteadyLoad(tp.url, "reload.rehearsal.test", rps=80) as load:
+    load = LoadGenerator(tp.url, ["reload.rehearsal.test"], rps=60, duration=60, path="/health/live").start()
+    try:
         for i in range(20):
             current = tp.store.get(HTTPROUTES, "default", "reload")
             current["spec"]["rules"][0]["backendRefs"][0]["weight"] = 40 + (i % 2) * 20
@@ -145,11 +159,14 @@ def test_twenty_graceful_reloads_under_load_fail_no_request(stack, routing):
             # The controller notices the change, debounces, renders and reloads on its own.
             wait_until(lambda n=i: tp.reloads >= reloads_before + n + 1, timeout=10, what="reload")
             wait_until(lambda: tp.served_hash() == tp.current_hash, timeout=10, what="new config served")
-    print(f"{tp.reloads - reloads_before} reloads under load: {load.total} requests, "
-          f"{len(load.failures)} failed {load.failures[:5]}")
+    finally:
+        summary = load.stop()
+    print(f"{tp.reloads - reloads_before} reloads under load: {summary['requests']} requests, "
+          f"{summary['failed']} failed {summary['first_errors']}, by version {summary['by_version']}")
     assert tp.reloads - reloads_before >= 20
-    assert load.total > 200
-    assert load.failures == []
+    assert summary["requests"] > 200
+    assert summary["failed"] == 0
+    assert summary["by_status"] == {"200": summary["requests"]}
 
 
 def test_stopping_the_traffic_plane_leaves_no_nginx_process(tmp_path, stack):
@@ -162,3 +179,56 @@ def test_stopping_the_traffic_plane_leaves_no_nginx_process(tmp_path, stack):
     for pid in [master, *map(int, workers)]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_nginx_accepts_the_configuration_for_every_routing_feature(tmp_path):
+    from rehearsal.traffic.render import ENDPOINTS, SERVICES, render_config
+
+    def svc(name):
+        return {"metadata": {"name": name, "namespace": "default"},
+                "spec": {"ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
+
+    def eps(name, ip):
+        return {"metadata": {"name": name, "namespace": "default"},
+                "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "http", "port": 8080}]}]}
+
+    def canary_pair(host, **ann):
+        return [ingress(f"{host}-main", host, "a"),
+                ingress(f"{host}-canary", host, "b", {"nginx.ingress.kubernetes.io/canary": "true",
+                                                      **{f"nginx.ingress.kubernetes.io/{k}": v
+                                                         for k, v in ann.items()}})]
+
+    objects = {
+        SERVICES: [svc("a"), svc("b"), svc("c")],
+        ENDPOINTS: [eps("a", "127.1.9.1"), eps("b", "127.1.9.2")],  # c has no endpoints
+        HTTPROUTES: [{"metadata": {"name": "h", "namespace": "default"}, "spec": {
+            "hostnames": ["h.test", "*.wild.test"], "rules": [
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+                 "backendRefs": [{"name": "a", "port": 80, "weight": 1}, {"name": "b", "port": 80, "weight": 2},
+                                 {"name": "c", "port": 80, "weight": 3}, {"name": "x", "port": 80}]},
+                {"matches": [{"path": {"type": "Exact", "value": "/exact"}}],
+                 "backendRefs": [{"name": "a", "port": 80, "weight": 0}]}]}}],
+        INGRESSES: [*canary_pair("w.test", **{"canary-weight": "33", "canary-weight-total": "1000"}),
+                    *canary_pair("hv.test", **{"canary-by-header": "X-Release", "canary-by-header-value": "v2.0-rc"}),
+                    *canary_pair("hp.test", **{"canary-by-header": "X-Release",
+                                               "canary-by-header-pattern": "^v2\\.[0-9]+$", "canary-weight": "5"}),
+                    *canary_pair("ck.test", **{"canary-by-cookie": "canary", "canary-by-header": "X-C",
+                                               "canary-weight": "100"})],
+        ROUTES: [{"metadata": {"name": "r", "namespace": "default"},
+                  "spec": {"host": "r.test", "path": "/app", "to": {"kind": "Service", "name": "a", "weight": 3},
+                           "alternateBackends": [{"kind": "Service", "name": "b", "weight": 256},
+                                                 {"kind": "Service", "name": "c", "weight": 7}]}}],
+    }
+    for sub in ("logs", "temp"):
+        (tmp_path / sub).mkdir()
+    conf = tmp_path / "nginx.conf"
+    text = render_config(objects, prefix=str(tmp_path), listen="127.0.0.1:1", user="root root")
+    for feature in ("server_name h.test;", "server_name *.wild.test;", "location = /exact", "3.3% canary;",
+                    '"~^v2\\.0\\-rc$" canary;',
+                    '"~^v2\\.[0-9]+$" canary;', "map $cookie_canary", "server_name r.test;", "location /app/",
+                    'if ($tp1 = "@500") { return 500; }', 'if ($tp1 = "@503") { return 503; }'):
+        assert feature in text, feature
+    conf.write_text(text)
+    res = subprocess.run(["/usr/sbin/nginx", "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e",
+                          str(tmp_path / "logs" / "error.log")], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr

@@ -326,11 +326,43 @@ def test_polling_sleep_accounts_for_time_spent_querying():
     assert [e["elapsed"] for e in result["evaluations"]] == [0.5, 2.5, 4.5]
 
 
-def test_inconclusive_rounds_count_as_failures_when_polling():
-    client = ScriptedPrometheus({"err": [0.0, None, None]})
+def test_polling_stops_inconclusive_at_inconclusive_limit():
+    client = ScriptedPrometheus({"err": [0.0, None, 0.0, None]})
     result, _ = run_gate(client, [{"name": "err", "query": "err", "max": 0.01}], interval=1, duration=30,
-                         failure_limit=2)
-    assert result["verdict"] == "inconclusive" and not result["passed"] and result["rounds"] == 3
+                         failure_limit=2, inconclusive_limit=2)
+    assert result["verdict"] == "inconclusive" and not result["passed"]
+    assert result["rounds"] == 4 and result["stopped"] == "inconclusive_limit reached"
+
+
+def test_first_inconclusive_round_stops_the_gate_by_default():
+    client = ScriptedPrometheus({"err": [None, 0.0]})
+    result, _ = run_gate(client, [{"name": "err", "query": "err", "max": 0.01}], interval=1, duration=30,
+                         failure_limit=3)
+    assert result["rounds"] == 1 and result["verdict"] == "inconclusive" and not result["passed"]
+
+
+def test_gate_started_before_canary_data_waits_for_it_and_still_aborts_on_the_first_breach():
+    # Right after a traffic shift the canary has no samples yet; then it turns out bad.
+    client = ScriptedPrometheus({"err": [None, None, None, 0.0, 0.3, 0.0]})
+    result, t = run_gate(client, [{"name": "err", "query": "err", "max": 0.01}], interval=2, duration=60,
+                         failure_limit=1, inconclusive_limit=10)
+    assert result["verdict"] == "fail" and result["rounds"] == 5
+    assert result["inconclusive_rounds"] == 3 and t.now == pytest.approx(8.0)
+
+
+def test_gate_that_never_measures_fails_closed_even_below_the_limit():
+    client = ScriptedPrometheus({"err": [None]})
+    result, _ = run_gate(client, [{"name": "err", "query": "err", "max": 0.01}], interval=2, duration=6,
+                         inconclusive_limit=10)
+    assert result["rounds"] == 4 and result["verdict"] == "inconclusive" and not result["passed"]
+    assert result["stopped"] == "duration elapsed"
+
+
+def test_some_inconclusive_rounds_below_the_limit_do_not_fail_a_measured_gate():
+    client = ScriptedPrometheus({"err": [None, 0.0, 0.0]})
+    result, _ = run_gate(client, [{"name": "err", "query": "err", "max": 0.01}], interval=2, duration=4,
+                         inconclusive_limit=2)
+    assert result["passed"] and result["verdict"] == "pass" and result["inconclusive_rounds"] == 1
 
 
 def test_message_names_the_failed_check_its_numbers_and_query():

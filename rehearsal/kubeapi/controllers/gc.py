@@ -68,6 +68,9 @@ class GarbageCollector(Controller):
         if ns_obj is not None and not is_terminating(ns_obj):
             self._deleted_namespaces.discard(name)  # re-created: nothing to clean
             return None
+        if ns_obj is not None and (ns_obj.get("status") or {}).get("phase") != "Terminating":
+            ns_obj["status"] = {**(ns_obj.get("status") or {}), "phase": "Terminating"}
+            ns_obj = self.store.update("namespaces", ns_obj, part="status")
         left = 0
         for resource in self.store.resources():
             for obj in self.store.list(resource, name)[0]:

@@ -70,6 +70,7 @@ class Kubelet(Controller):
         self.node_name = node_name
         self.addresses = AddressAllocator()
         self._known: dict[str, dict] = {}  # key -> last pod object seen (to stop it if it vanishes)
+        self._stopping: set[str] = set()  # keys whose Killing event was recorded
         self._lock = threading.Lock()
 
     def keys_for(self, ev: Event):
@@ -100,6 +101,11 @@ class Kubelet(Controller):
         if pod is None:
             return None
         if pod["metadata"].get("deletionTimestamp"):
+            if key not in self._stopping:
+                self._stopping.add(key)
+                for c in (pod.get("spec") or {}).get("containers") or []:
+                    record_event(self.store, pod, "Killing", f"Stopping container {c.get('name')}",
+                                 component="kubelet")
             if not self.runtime.terminate(pod):
                 return 0.2
             with contextlib.suppress(NotFound, Conflict):
@@ -157,6 +163,7 @@ class Kubelet(Controller):
                 record_event(self.store, pod, "Started", f"Started container {cs.get('name')}", component="kubelet")
 
     def _forget(self, key: str, pod: dict) -> None:
+        self._stopping.discard(key)
         with self._lock:
             if self._known.get(key, {}).get("metadata", {}).get("uid") == pod["metadata"]["uid"]:
                 del self._known[key]

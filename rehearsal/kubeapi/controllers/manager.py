@@ -255,6 +255,8 @@ def default_controllers(store: ObjectStore, runtime=None, resync_period: float =
         GarbageCollector(store),
         Kubelet(store, runtime if runtime is not None else SimulatedRuntime()),
     ]
+    # The kubelet polls the runtime (containers change without any store event); the others are event-driven
+    # and ask for their own timed requeues (minReadySeconds, deadlines), so their resync is only a safety net.
     for c in controllers:
-        c.resync_period = max(c.resync_period, resync_period) if c.name == "garbage-collector" else resync_period
+        c.resync_period = resync_period * (1 if c.name == "kubelet" else 4 if c.name != "garbage-collector" else 10)
     return controllers

@@ -26,6 +26,7 @@ from rehearsal.kubeapi.controllers.util import (
     pod_available,
     pod_from_template,
     pod_ready,
+    record_event,
     selects,
     split_key,
 )
@@ -90,12 +91,17 @@ class ReplicaSetController(Controller):
             template = spec.get("template") or {}
             ref = owner_ref_to(rs, "ReplicaSet", "apps/v1")
             for _ in range(-diff):
-                pod = pod_from_template(template, namespace=ns, generate_name=f"{name}-", owner_ref=ref)
-                active.append(self.store.create("pods", pod))
+                pod = self.store.create("pods", pod_from_template(template, namespace=ns, generate_name=f"{name}-",
+                                                                  owner_ref=ref))
+                active.append(pod)
+                record_event(self.store, rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
+                             component="replicaset-controller")
         elif diff > 0:
             for pod in sorted(active, key=_deletion_rank)[:diff]:
                 with contextlib.suppress(NotFound):
                     delete_pod(self.store, pod)
+                    record_event(self.store, rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
+                                 component="replicaset-controller")
                 active.remove(pod)
         return self._update_status(rs, active)
 

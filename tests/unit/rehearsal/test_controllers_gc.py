@@ -77,6 +77,10 @@ def test_terminating_namespace_is_emptied_then_removed(kube):
     kube.store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tmp"},
                                      "spec": {"finalizers": ["kubernetes"]}})
     kube.store.create("configmaps", {"metadata": {"name": "x", "namespace": "tmp"}})
+    phases = []
+    kube.store.subscribe(lambda ev: ev.resource == "namespaces" and phases.append(
+        (ev.type, (ev.object.get("status") or {}).get("phase"))))
     kube.store.mark_deleting("namespaces", None, "tmp", 0)
     wait_for(lambda: kube.get("namespaces", "tmp", namespace=None) is None, message="namespace removed")
     assert kube.items("configmaps", "tmp") == []
+    assert ("MODIFIED", "Terminating") in phases  # shown as Terminating while it is being emptied

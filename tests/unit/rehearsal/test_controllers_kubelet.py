@@ -59,6 +59,7 @@ def test_graceful_deletion_stops_the_pod_then_removes_the_object(kube):
     time.sleep(0.2)
     assert kube.get("pods", "p") is not None  # still terminating
     wait_for(lambda: kube.get("pods", "p") is None, message="pod removed")
+    assert [e["message"] for e in kube.items("events") if e["reason"] == "Killing"] == ["Stopping container app"]
 
 
 def test_force_deleted_pod_is_stopped_in_the_runtime_and_gets_a_fresh_ip(kube):

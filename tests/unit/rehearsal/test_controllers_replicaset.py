@@ -53,6 +53,8 @@ def test_replicaset_creates_owned_pods_from_its_template_and_reports_them_ready(
         assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == ("ReplicaSet", "front",
                                                                             rs["metadata"]["uid"], True)
         assert pod["spec"]["containers"][0]["image"] == "registry.local/front:1"
+    created = sorted(e["message"] for e in kube.items("events") if e["reason"] == "SuccessfulCreate")
+    assert created == sorted(f"Created pod: {p['metadata']['name']}" for p in pods)
 
 
 def test_scaling_down_deletes_not_ready_pods_before_ready_ones(kube):

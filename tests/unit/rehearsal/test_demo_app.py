@@ -96,6 +96,12 @@ def test_health_endpoints_answer_and_every_response_carries_the_version_header(v
         resp = requests.get(vcci.url + path, timeout=5)
         assert resp.status_code == status, path
         assert resp.headers["X-App-Version"] == "v1", path
+    # Even the HTTP layer's own error replies (here to an unknown method) carry it.
+    with socket.create_connection((vcci.host, vcci.port), timeout=5) as sock:
+        sock.sendall(b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = sock.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 501")
+    assert "X-App-Version: v1" in reply
 
 
 def test_detailed_health_reports_database_cache_four_breakers_and_version(vcci):

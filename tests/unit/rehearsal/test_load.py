@@ -115,3 +115,17 @@ def test_cli_fail_on_error_exits_1_when_requests_failed(faulty_app):
 def test_cli_rejects_a_body_that_is_not_json(good_app, capsys):
     assert main_load(["--url", good_app.url, "--body", "{oops"]) == 2
     assert "ERROR" in capsys.readouterr().err
+
+
+def test_per_host_overrides_send_each_host_its_own_request_and_record_the_pod(good_app):
+    gen = LoadGenerator(good_app.url, ["calc.local", "other.local"], rps=10, duration=1, path=CAT1, method="POST",
+                        body=BODY, per_host={"other.local": {"path": "/nowhere", "method": "GET"}}).start()
+    gen.wait()
+    statuses = {(r["host"], r["status"]) for r in gen.results}
+    assert statuses == {("calc.local", 200), ("other.local", 404)}
+    assert gen.summary()["by_pod"] == {good_app.address: 20}
+
+
+def test_unknown_per_host_keys_are_rejected_naming_the_allowed_ones(good_app):
+    with pytest.raises(ValueError, match="allowed: path, method, body"):
+        LoadGenerator(good_app.url, ["a"], per_host={"a": {"url": "/x"}})

@@ -309,3 +309,13 @@ def test_split_percentages_add_up_to_the_weights():
     assert _percentages([90, 10]) == ["90%"]
     assert _percentages([1, 1, 1]) == ["33.33%", "33.34%"]  # the last share takes the rest ("*")
     assert _percentages([1, 999]) == ["0.1%"]
+
+
+def test_an_object_with_an_unusable_hostname_or_path_is_skipped_not_rendered():
+    objs = objects(httproutes=[httproute("bad", "evil.test; include /etc/passwd", [{"name": "blue", "port": 80}]),
+                               httproute("bad-path", "ok.test", [{"name": "blue", "port": 80}], path="/a{b}"),
+                               httproute("good", "vcci.test", [{"name": "green", "port": 80}])])
+    model = build_model(objs)
+    assert [h.hostname for h in model.hosts] == ["vcci.test"]
+    assert len(model.warnings) == 2
+    assert "passwd" not in render(objs).split("# warning")[-1].split("\n", 1)[1]

@@ -1,0 +1,303 @@
+"""The backup, restore and migrate roles against a real PostgreSQL 15, run with ansible-playbook.
+
+The runbook's promise under test: "backup BEFORE migrations; if failure: STOP, restore from backup",
+with "data loss: none".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from rehearsal.services.postgres import PG_BIN
+from tests.integration import pg_fixtures
+from tests.integration.pg_fixtures import APP_PASSWORD, databases, db_state, db_vars, manifests, run_role, seed_app_db
+
+pg = pg_fixtures.pg  # fixtures: a PostgreSQL 15 for this module, a fresh backup directory per test
+backup_dir = pg_fixtures.backup_dir
+
+HALF_FAILING_MIGRATION = """
+CREATE TABLE audit_log (id serial PRIMARY KEY, note text NOT NULL);
+INSERT INTO audit_log (note) VALUES ('migration 2 started');
+ALTER TABLE orders ADD COLUMN discount numeric(12,2) NOT NULL DEFAULT 0;
+UPDATE orders SET amount = amount * 2 WHERE id % 2 = 0;
+DELETE FROM orders WHERE id % 5 = 0;
+UPDATE schema_version SET version = 2;
+SELECT * FROM table_that_does_not_exist;
+CREATE INDEX orders_discount_idx ON orders (discount);
+"""
+
+GOOD_MIGRATION = """
+BEGIN;
+ALTER TABLE orders ADD COLUMN discount numeric(12,2) NOT NULL DEFAULT 0;
+UPDATE schema_version SET version = 2;
+COMMIT;
+"""
+
+
+def psql_command(pg, db: str, sql_file: Path) -> tuple[list[str], dict]:
+    """A migration command as an app would run it: psql -f, stop at the first error, no outer transaction."""
+    env = {k: str(v) for k, v in pg.env(db).items()}
+    return [str(PG_BIN / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-f", str(sql_file)], env
+
+
+def migrate_vars(pg, db: str, backup_dir: Path, sql_file: Path, **extra) -> dict:
+    argv, env = psql_command(pg, db, sql_file)
+    return {
+        "migrate_app": db, "migrate_environment": "rehearsal", "migrate_release": "2.0.0",
+        "migrate_command": argv, "migrate_command_env": env,
+        "migrate_backup_dir": str(backup_dir), "migrate_backup_key_tables": ["orders", "customers"],
+        "migrate_schema_version_query": "SELECT version FROM schema_version",
+        **db_vars(pg, "migrate", db), **extra,
+    }
+
+
+@pytest.fixture
+def work(tmp_path):
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------------------------
+# backup
+# ---------------------------------------------------------------------------------------------
+def test_backup_writes_a_verified_archive_whose_manifest_matches_it(pg, backup_dir, work):
+    seed_app_db(pg, "vcci")
+    result = run_role("backup", {"backup_app": "vcci", "backup_environment": "rehearsal", "backup_release": "2.0.0",
+                                 "backup_dir": str(backup_dir), "backup_key_tables": ["orders", "customers"],
+                                 "backup_test_restore": True, **db_vars(pg, "backup", "vcci")}, work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [manifest] = manifests(backup_dir)
+    archive = backup_dir / manifest["archive"]
+    assert manifest["name"].startswith("vcci_rehearsal_") and archive.name.endswith(".dump")
+    assert manifest["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert manifest["size_bytes"] == archive.stat().st_size
+    assert manifest["row_counts"] == {"orders": 2000, "customers": 300}
+    assert manifest["verification"]["test_restore"]["row_counts"] == {"orders": 2000, "customers": 300}
+    assert manifest["verified"] is True
+    assert manifest["release"] == "2.0.0" and manifest["server_version"].startswith("15.")
+    assert "vcci__verify" not in databases(pg), "the scratch database of the test restore is dropped"
+    text = "".join(p.read_text() for p in backup_dir.glob("*.json")) + result.stdout + result.stderr
+    assert pg.password not in text
+
+
+def test_backup_in_the_runbook_sql_gz_format_restores_to_the_same_data(pg, backup_dir, work):
+    seed_app_db(pg, "cbam")
+    before = db_state(pg, "cbam")
+    result = run_role("backup", {"backup_app": "cbam", "backup_environment": "rehearsal", "backup_format": "plain_gz",
+                                 "backup_compress_level": 6, "backup_dir": str(backup_dir),
+                                 "backup_key_tables": ["orders"], **db_vars(pg, "backup", "cbam")}, work / "b")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [manifest] = manifests(backup_dir)
+    assert manifest["archive"].endswith(".sql.gz")
+    subprocess.run(["gzip", "-t", str(backup_dir / manifest["archive"])], check=True)
+
+    pg.execute("DROP TABLE orders CASCADE", "cbam")
+    result = run_role("restore", {"restore_app": "cbam", "restore_environment": "rehearsal",
+                                  "restore_dir": str(backup_dir), **db_vars(pg, "restore", "cbam")}, work / "r")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert db_state(pg, "cbam") == before
+
+
+def test_retention_keeps_the_newest_backups_and_a_second_run_adds_a_new_file(pg, backup_dir, work):
+    seed_app_db(pg, "csrd", orders=100)
+    variables = {"backup_app": "csrd", "backup_environment": "rehearsal", "backup_dir": str(backup_dir),
+                 "backup_retention_keep_last": 2, **db_vars(pg, "backup", "csrd")}
+    names = []
+    for run in range(3):
+        result = run_role("backup", variables, work / str(run))
+        assert result.returncode == 0, result.stdout + result.stderr
+        names.append(manifests(backup_dir)[-1]["name"])
+    assert len(set(names)) == 3, "every run is a new point in time, so a new file"
+    kept = [m["name"] for m in manifests(backup_dir)]
+    assert kept == names[1:]
+    assert sorted(p.name for p in backup_dir.iterdir()) == sorted(
+        [n + ".dump" for n in names[1:]] + [n + ".manifest.json" for n in names[1:]])
+
+
+# ---------------------------------------------------------------------------------------------
+# restore
+# ---------------------------------------------------------------------------------------------
+def test_restore_swaps_the_backup_in_and_keeps_the_replaced_database(pg, backup_dir, work):
+    seed_app_db(pg, "vcci")
+    before = db_state(pg, "vcci")
+    result = run_role("backup", {"backup_app": "vcci", "backup_environment": "rehearsal",
+                                 "backup_dir": str(backup_dir), "backup_key_tables": ["orders"],
+                                 **db_vars(pg, "backup", "vcci")}, work / "b")
+    assert result.returncode == 0, result.stdout + result.stderr
+    pg.execute("DELETE FROM orders WHERE id <= 1500", "vcci")
+
+    result = run_role("restore", {"restore_app": "vcci", "restore_environment": "rehearsal",
+                                  "restore_dir": str(backup_dir), **db_vars(pg, "restore", "vcci")}, work / "r")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert db_state(pg, "vcci") == before
+    assert "Restored vcci from vcci_rehearsal_" in result.stdout and "s end to end" in result.stdout
+    [previous] = [d for d in databases(pg) if d.startswith("vcci__pre_restore_")]
+    with pytest.raises(Exception, match="not currently accepting connections"):
+        pg.execute("SELECT 1", previous)  # kept aside: apps cannot reach the stale copy by mistake
+    pg.execute(f'ALTER DATABASE "{previous}" WITH ALLOW_CONNECTIONS true')
+    assert pg.execute("SELECT count(*) FROM orders", previous)[0][0] == 500
+    assert pg.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'vcci'")[0][0] == "vcci"
+    pg.drop_database(previous)
+
+
+@pytest.mark.parametrize("damage", ["corrupted", "truncated"])
+def test_restore_refuses_a_damaged_archive_and_leaves_the_live_database_alone(pg, backup_dir, work, damage):
+    seed_app_db(pg, "cbam")
+    result = run_role("backup", {"backup_app": "cbam", "backup_environment": "rehearsal",
+                                 "backup_dir": str(backup_dir), **db_vars(pg, "backup", "cbam")}, work / "b")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [manifest] = manifests(backup_dir)
+    archive = backup_dir / manifest["archive"]
+    data = bytearray(archive.read_bytes())
+    if damage == "corrupted":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = data[: len(data) * 2 // 3]
+    archive.write_bytes(bytes(data))
+    pg.execute("INSERT INTO customers (name, country) VALUES ('after backup', 'DE')", "cbam")
+    live = db_state(pg, "cbam")
+
+    result = run_role("restore", {"restore_app": "cbam", "restore_environment": "rehearsal",
+                                  "restore_dir": str(backup_dir), **db_vars(pg, "restore", "cbam")}, work / "r")
+    assert result.returncode != 0
+    assert "does not match its manifest, refusing it" in result.stdout
+    assert str(archive) in result.stdout
+    assert db_state(pg, "cbam") == live
+    assert [d for d in databases(pg) if d.startswith("cbam__")] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# migrate
+# ---------------------------------------------------------------------------------------------
+def test_migration_failing_halfway_leaves_the_database_exactly_as_before(pg, backup_dir, work):
+    seed_app_db(pg, "vcci")
+    before = db_state(pg, "vcci")
+    sql = work / "0002_half_failing.sql"
+    sql.write_text(HALF_FAILING_MIGRATION)
+
+    result = run_role("migrate", migrate_vars(pg, "vcci", backup_dir, sql), work / "m")
+    assert result.returncode != 0
+    out = result.stdout
+    assert "MIGRATION FAILED for vcci/rehearsal" in out
+    assert "table_that_does_not_exist" in out, "the report says what failed"
+    assert "Restored: vcci from backup vcci_rehearsal_" in out, "the report says what was restored"
+    assert "Schema version before: 1, now: 1" in out
+    assert db_state(pg, "vcci") == before, "schema and data equal their pre-migration state"
+    # The half-migrated database is kept aside for forensics, with the statements that did commit.
+    [kept] = [d for d in databases(pg) if d.startswith("vcci__pre_restore_")]
+    pg.execute(f'ALTER DATABASE "{kept}" WITH ALLOW_CONNECTIONS true')
+    assert pg.execute("SELECT version FROM schema_version", kept)[0][0] == 2
+    pg.drop_database(kept)
+
+
+def test_successful_migration_records_schema_versions_and_keeps_its_backup(pg, backup_dir, work):
+    seed_app_db(pg, "cbam")
+    sql = work / "0002_good.sql"
+    sql.write_text(GOOD_MIGRATION)
+    result = run_role("migrate", migrate_vars(pg, "cbam", backup_dir, sql, migrate_expected_schema_version="2",
+                                              migrate_verify_queries=[
+                                                  "SELECT count(*) = 2000 FROM orders WHERE discount = 0"]),
+                      work / "m")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "schema version 1\n" in result.stdout.replace("        ", "") or "schema version 1" in result.stdout
+    assert "-> 2 in" in result.stdout.replace("\n", " ").replace("        ", "")
+    [manifest] = manifests(backup_dir)
+    assert manifest["release"] == "2.0.0" and manifest["verified"]
+    assert pg.execute("SELECT version FROM schema_version", "cbam")[0][0] == 2
+
+
+def test_migration_reaching_the_wrong_schema_version_is_rolled_back(pg, backup_dir, work):
+    seed_app_db(pg, "csrd")
+    before = db_state(pg, "csrd")
+    sql = work / "0002_good.sql"
+    sql.write_text(GOOD_MIGRATION)
+    result = run_role("migrate", migrate_vars(pg, "csrd", backup_dir, sql, migrate_expected_schema_version="3"),
+                      work / "m")
+    assert result.returncode != 0
+    assert "schema version after the migration is 2, expected 3" in result.stdout
+    assert db_state(pg, "csrd") == before
+    for d in databases(pg):
+        if d.startswith("csrd__pre_restore_"):
+            pg.drop_database(d)
+
+
+def _mount_tmpfs(path: Path, options: str) -> None:
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here to simulate the disk ({proc.stderr.strip()})")
+
+
+@pytest.mark.parametrize("disk", ["read-only", "full"])
+def test_unusable_backup_directory_stops_the_play_before_the_migration(pg, work, disk):
+    seed_app_db(pg, "vcci", orders=20000)
+    before = db_state(pg, "vcci")
+    mnt = Path(tempfile.mkdtemp(prefix="greenlang-it-disk-", dir="/tmp"))
+    _mount_tmpfs(mnt, "ro,size=1m" if disk == "read-only" else "size=256k")
+    try:
+        marker = work / "migration-ran"
+        variables = migrate_vars(pg, "vcci", mnt, work / "unused.sql")
+        variables["migrate_command"] = ["touch", str(marker)]
+        # With the free-space check off, the full disk must still be caught while writing.
+        variables["migrate_backup_free_space_ratio"] = 0
+        result = run_role("migrate", variables, work / "m")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        shutil.rmtree(mnt, ignore_errors=True)
+    assert result.returncode != 0
+    assert "BACKUP FAILED for vcci/rehearsal" in result.stdout
+    assert f"localhost:{mnt}" in result.stdout
+    expected = "Read-only file system" if disk == "read-only" else "No space left on device"
+    assert expected in result.stdout
+    assert not marker.exists(), "the migration must not start without a backup"
+    assert db_state(pg, "vcci") == before
+
+
+def test_production_refuses_to_migrate_without_backup_unless_the_loud_variable_is_set(pg, backup_dir, work):
+    seed_app_db(pg, "cbam")
+    marker = work / "migration-ran"
+    variables = migrate_vars(pg, "cbam", backup_dir, work / "unused.sql", launch_environment="production",
+                             migrate_environment="production", migrate_backup=False)
+    variables["migrate_command"] = ["touch", str(marker)]
+    refused = run_role("migrate", variables, work / "refused")
+    assert refused.returncode != 0
+    assert "Refusing to migrate cbam in production without a backup" in refused.stdout
+    assert not marker.exists()
+
+    variables["migrate_i_understand_skipping_backup_loses_the_way_back"] = True
+    allowed = run_role("migrate", variables, work / "allowed")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "WITHOUT A BACKUP" in allowed.stdout
+    assert marker.exists()
+    assert list(backup_dir.iterdir()) == []
+
+
+def test_check_mode_reports_the_plan_and_changes_nothing(pg, backup_dir, work):
+    seed_app_db(pg, "csrd")
+    before = db_state(pg, "csrd")
+    sql = work / "0002_half_failing.sql"
+    sql.write_text(HALF_FAILING_MIGRATION)
+    result = run_role("migrate", migrate_vars(pg, "csrd", backup_dir, sql), work / "m", check=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "Would migrate csrd/rehearsal database csrd to release 2.0.0 (schema version now 1)" in flat
+    assert f"back up to localhost:{backup_dir} first" in flat and str(sql) in flat
+    assert list(backup_dir.iterdir()) == []
+    assert db_state(pg, "csrd") == before
+
+
+def test_manifest_never_contains_the_app_password(pg, backup_dir, work):
+    seed_app_db(pg, "vcci")
+    variables = {"backup_app": "vcci", "backup_environment": "rehearsal", "backup_dir": str(backup_dir),
+                 **db_vars(pg, "backup", "vcci")}
+    variables.update(backup_db_user="vcci", backup_db_password=APP_PASSWORD)
+    result = run_role("backup", variables, work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [manifest] = manifests(backup_dir)
+    assert APP_PASSWORD not in json.dumps(manifest) and APP_PASSWORD not in result.stdout

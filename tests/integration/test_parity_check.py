@@ -1,0 +1,146 @@
+"""greenlang.launch.parity_check through ansible-playbook against small local CBAM-like HTTP services."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from module_runner import run_play
+
+FACTORS = {"steel": 1.85, "aluminium": 8.6, "cement": 0.62}
+
+
+class CbamService:
+    """POST /api/v1/calculate -> embedded emissions; ``drift`` scales one factor, ``noise`` adds a varying field."""
+
+    def __init__(self, version: str, drift: float = 1.0, noise: bool = False):
+        self.version, self.drift, self.noise = version, drift, noise
+        self.counter = itertools.count()
+        self.hosts: list[str] = []
+        svc = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                svc.hosts.append(self.headers.get("Host", ""))
+                doc = svc.calculate(body)
+                raw = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), daemon=True)
+        self.thread.start()
+
+    def calculate(self, body: dict) -> dict:
+        lines = []
+        for item in body.get("shipments", []):
+            factor = FACTORS[item["product"]] * (self.drift if item["product"] == "aluminium" else 1.0)
+            lines.append({"product": item["product"], "tco2e": round(item["tonnes"] * factor, 6)})
+        doc = {"version": self.version, "request_id": str(uuid.uuid4()), "calculated_at": time.time(),
+               "lines": lines, "total_tco2e": round(sum(x["tco2e"] for x in lines), 6)}
+        if self.noise:
+            doc["total_tco2e"] += next(self.counter) * 1e-3
+        return doc
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def services():
+    started: list[CbamService] = []
+
+    def make(*args, **kw):
+        svc = CbamService(*args, **kw)
+        started.append(svc)
+        return svc
+
+    yield make
+    for svc in started:
+        svc.close()
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "cbam-corpus.jsonl"
+    lines = ["# CBAM parity corpus"]
+    for i, product in enumerate(["steel", "aluminium", "cement", "steel", "aluminium"]):
+        lines.append(json.dumps({"method": "POST", "path": "/api/v1/calculate",
+                                 "body": {"shipments": [{"product": product, "tonnes": 10 + i}]}}))
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+IGNORE = ["version", "request_id", "/calculated_at"]
+
+
+def test_v1_and_v2_with_identical_results_are_in_parity_and_drift_is_reported(services, corpus_file):
+    v1, v2_same, v2_drift = services("v1"), services("v2"), services("v2", drift=1.02)
+    play = run_play([
+        {"name": "same", "greenlang.launch.parity_check": {
+            "baseline": {"url": v1.url}, "candidate": {"url": v2_same.url, "host": "cbam-v2.greenlang.example"},
+            "corpus_file": corpus_file, "ignore_paths": IGNORE, "max_latency_ratio": 50}},
+        {"name": "drift", "greenlang.launch.parity_check": {
+            "baseline": {"url": v1.url}, "candidate": {"url": v2_drift.url},
+            "corpus_file": corpus_file, "ignore_paths": IGNORE, "max_diffs": 3}},
+        {"name": "drift within tolerance", "greenlang.launch.parity_check": {
+            "baseline": {"url": v1.url}, "candidate": {"url": v2_drift.url},
+            "corpus_file": corpus_file, "ignore_paths": IGNORE, "relative_tolerance": 0.03}},
+        {"name": "drift in check mode", "check_mode": True, "greenlang.launch.parity_check": {
+            "baseline": {"url": v1.url}, "candidate": {"url": v2_drift.url},
+            "corpus_file": corpus_file, "ignore_paths": IGNORE}},
+    ])
+    same = play["same"]
+    assert not same.get("failed"), same.get("msg")
+    assert same["parity"] == 1.0 and same["requests_sent"] == 10 and same["mismatches"] == 0
+    assert same["changed"] is False
+    assert same["latency"]["baseline"]["count"] == same["latency"]["candidate"]["count"] == 5
+    assert same["latency"]["p95_ratio"] > 0
+    assert "cbam-v2.greenlang.example" in v2_same.hosts
+
+    drift = play["drift"]
+    assert drift["failed"] is True
+    assert drift["mismatches"] == 2 and drift["parity"] == pytest.approx(0.6)
+    assert len(drift["diffs"]) == 2
+    first = drift["diffs"][0]
+    assert first["request"] == "POST /api/v1/calculate" and first["index"] == 1
+    assert "/lines/0/tco2e: 94.6 != 96.492" in first["differences"][0]
+    assert "below min_parity 1.0" in drift["msg"]
+
+    assert not play["drift within tolerance"].get("failed")
+    assert play["drift in check mode"]["failed"] and play["drift in check mode"]["mismatches"] == 2
+
+
+def test_repeat_against_one_version_proves_or_disproves_reproducibility(services):
+    steady, noisy = services("v1"), services("v1", noise=True)
+    corpus = [{"method": "POST", "path": "/api/v1/calculate",
+               "body": {"shipments": [{"product": "cement", "tonnes": 3}]}}]
+    play = run_play([
+        {"name": "steady", "greenlang.launch.parity_check": {
+            "baseline": {"url": steady.url}, "corpus": corpus, "repeat": 10, "ignore_paths": IGNORE}},
+        {"name": "noisy", "greenlang.launch.parity_check": {
+            "baseline": {"url": noisy.url}, "corpus": corpus, "repeat": 10, "ignore_paths": IGNORE}},
+        {"name": "one run only", "greenlang.launch.parity_check": {
+            "baseline": {"url": steady.url}, "corpus": corpus}},
+    ])
+    assert not play["steady"].get("failed")
+    assert play["steady"]["requests_sent"] == 10 and play["steady"]["comparisons"] == 9
+    noisy_result = play["noisy"]
+    assert noisy_result["failed"] and noisy_result["mismatches"] == 9
+    assert noisy_result["diffs"][0]["differences"][0].startswith("/total_tco2e: 1.86 != 1.861")
+    assert play["one run only"]["failed"] and play["one run only"]["msg"].startswith("repeat:")
