@@ -191,8 +191,8 @@ class Bench:
         self.stack("up")
         try:
             self.load_env()
-            self.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in
-                                                                    canary_manifest(self.args.error_ratio)))
+            self.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                 "items": canary_manifest(self.args.error_ratio)}))
             self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{CANARY}", "--timeout=120s")
             self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{STABLE}", "--timeout=120s")
             load = LoadGenerator(self.env["INGRESS_URL"], [HOST], rps=self.args.rps, duration=3600,
