@@ -15,7 +15,7 @@ import time
 import uuid
 
 from . import apply as ssa
-from . import defaults, protobuf_min, schema, validation
+from . import defaults, protobuf, schema, validation
 from .errors import APIError, FieldError, bad_request, from_store, invalid, not_found
 from .patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .resources import REGISTRY, ResourceType
@@ -104,24 +104,14 @@ def _parse_body(body: bytes, allow_yaml: bool = False):
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
-def _protobuf_decoder():
-    """The full protobuf codec (``protobuf.decode_object``) if present, else the minimal one."""
-    try:
-        from . import protobuf as full
-
-        return full.decode_object
-    except (ImportError, AttributeError):
-        return protobuf_min.decode
-
-
 def parse_object_body(body: bytes, content_type: str):
     """A create/update body as a dict: JSON, or protobuf as kubectl's typed clients send it."""
     if content_type == PROTOBUF:
         try:
-            return _protobuf_decoder()(body)
+            return protobuf.decode_object(body)
+        except protobuf.UnsupportedProtobuf as exc:
+            raise APIError(415, "UnsupportedMediaType", str(exc)) from None
         except ValueError as exc:
-            if type(exc).__name__ in ("UnsupportedProtobuf", "ProtobufError") and "kind" in str(exc):
-                raise APIError(415, "UnsupportedMediaType", str(exc)) from None
             raise bad_request(f"error decoding protobuf body: {exc}") from None
     return _parse_body(body)
 

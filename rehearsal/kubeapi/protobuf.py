@@ -621,7 +621,6 @@ def decode_object(body: bytes) -> dict:
     return obj
 
 
-decode = decode_object  # same name as the fallback decoder protobuf_min.decode
 
 
 # -- encoding -------------------------------------------------------------------------------------
@@ -750,5 +749,5 @@ def encode_object(obj: dict) -> bytes:
     return MAGIC + unknown
 
 
-__all__ = ["CONTENT_TYPE", "KINDS", "SCHEMA", "ProtobufError", "UnsupportedProtobuf", "decode", "decode_object",
+__all__ = ["CONTENT_TYPE", "KINDS", "SCHEMA", "ProtobufError", "UnsupportedProtobuf", "decode_object",
            "encode_object"]
