@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ipaddress
 import logging
 import os
-import random
 import re
 import shlex
 import signal
@@ -41,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal.kubeapi.runtime import HOST_IP, ContainerObservation, build_status, status_changed
+from rehearsal.kubeapi.runtime import HOST_IP, AddressAllocator, ContainerObservation, build_status, status_changed
 from rehearsal.kubeapi.store import now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -76,35 +74,6 @@ def parse_image(image: str, image_map: dict[str, str] | None = None) -> tuple[st
 
 class ContainerConfigError(Exception):
     """The container's environment references something that does not exist."""
-
-
-class AddressPool:
-    """Unique loopback addresses 127.1.x.y for pods; an address is reused only after release."""
-
-    def __init__(self, network: str = "127.1.0.0/16"):
-        hosts = [str(ip) for ip in ipaddress.ip_network(network).hosts() if int(ip) & 0xFF not in (0, 1, 255)]
-        # Start at a random point so two runtimes on one machine rarely hand out the same address.
-        start = random.randrange(len(hosts))
-        self._free = hosts[start:] + hosts[:start]
-        self._used: set[str] = set()
-        self._lock = threading.Lock()
-
-    def take(self, wanted: str | None = None) -> str:
-        with self._lock:
-            if wanted:
-                self._used.add(wanted)
-                return wanted
-            for _ in range(len(self._free)):
-                ip = self._free.pop(0)
-                self._free.append(ip)
-                if ip not in self._used:
-                    self._used.add(ip)
-                    return ip
-            raise RuntimeError("no free pod address left in the loopback pool")
-
-    def release(self, ip: str) -> None:
-        with self._lock:
-            self._used.discard(ip)
 
 
 @dataclass
@@ -179,7 +148,7 @@ class ProcessRuntime:
         backoff_reset: float = 60.0,
         probe_workers: int = 4,
         tick: float = 0.1,
-        address_pool: AddressPool | None = None,
+        address_pool: AddressAllocator | None = None,
         store=None,
     ):
         self.log_dir = Path(log_dir)
@@ -190,7 +159,7 @@ class ProcessRuntime:
         self.backoff_cap = backoff_cap
         self.backoff_reset = backoff_reset  # kubelet forgets the backoff after a container ran this long
         self.tick = tick
-        self.addresses = address_pool or AddressPool()
+        self.addresses = address_pool or AddressAllocator()
         self._pods: dict[str, PodProcs] = {}
         self._lock = threading.RLock()
         self._probe_pool = ThreadPoolExecutor(max_workers=probe_workers, thread_name_prefix="probe")
@@ -305,7 +274,7 @@ class ProcessRuntime:
     def _admit(self, pod: dict) -> PodProcs:
         meta, spec = pod["metadata"], pod.get("spec") or {}
         given_ip = (pod.get("status") or {}).get("podIP")
-        ip = given_ip or self.addresses.take()
+        ip = given_ip or self.addresses.allocate()
         pod_dir = self._pod_log_dir(pod)
         pod_dir.mkdir(parents=True, exist_ok=True)
         containers = []

@@ -14,7 +14,9 @@ runtime reports pods the same way.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -279,3 +281,41 @@ class SimulatedRuntime:
         with self._lock:
             self._pods.clear()
 
+
+class AddressAllocator:
+    """Loopback addresses 127.1.0.1 ... 127.1.255.254 (all of 127/8 reaches lo on Linux)."""
+
+    def __init__(self, network: str = "127.1.0.0/16"):
+        hosts = list(ipaddress.ip_network(network).hosts())
+        # Start at a random point so two clusters on one machine (the stack and a test
+        # run, say) rarely hand out the same address.
+        start = random.randrange(len(hosts))
+        self._hosts = iter(hosts[start:] + hosts[:start])
+        self._free: list[str] = []
+        self._used: set[str] = set()
+        self._lock = threading.Lock()
+
+    def allocate(self) -> str:
+        """A fresh address; released ones come back only once the range is used up (fewer stale hits)."""
+        with self._lock:
+            for _ in range(1 << 16):
+                ip = next(self._hosts, None)
+                if ip is None:
+                    if not self._free:
+                        break
+                    ip = self._free.pop(0)
+                ip = str(ip)
+                if ip not in self._used:
+                    self._used.add(ip)
+                    return ip
+            raise RuntimeError("no pod address left in 127.1.0.0/16")
+
+    def claim(self, ip: str) -> None:
+        with self._lock:
+            self._used.add(ip)
+
+    def release(self, ip: str | None) -> None:
+        with self._lock:
+            if ip and ip in self._used:
+                self._used.discard(ip)
+                self._free.append(ip)

@@ -13,51 +13,15 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 
 from rehearsal.kubeapi.controllers.manager import Controller
 from rehearsal.kubeapi.controllers.util import key_of, record_event, split_key
-from rehearsal.kubeapi.runtime import HOST_IP, NODE_NAME, PodRuntime
+from rehearsal.kubeapi.runtime import HOST_IP, NODE_NAME, AddressAllocator, PodRuntime
 from rehearsal.kubeapi.store import Conflict, Event, NotFound, now_rfc3339
 
 log = logging.getLogger(__name__)
-
-
-class AddressAllocator:
-    """Loopback addresses 127.1.0.1 ... 127.1.255.254 (all of 127/8 reaches lo on Linux)."""
-
-    def __init__(self, network: str = "127.1.0.0/16"):
-        self._hosts = ipaddress.ip_network(network).hosts()
-        self._free: list[str] = []
-        self._used: set[str] = set()
-        self._lock = threading.Lock()
-
-    def allocate(self) -> str:
-        """A fresh address; released ones come back only once the range is used up (fewer stale hits)."""
-        with self._lock:
-            for _ in range(1 << 16):
-                ip = next(self._hosts, None)
-                if ip is None:
-                    if not self._free:
-                        break
-                    ip = self._free.pop(0)
-                ip = str(ip)
-                if ip not in self._used:
-                    self._used.add(ip)
-                    return ip
-            raise RuntimeError("no pod address left in 127.1.0.0/16")
-
-    def claim(self, ip: str) -> None:
-        with self._lock:
-            self._used.add(ip)
-
-    def release(self, ip: str | None) -> None:
-        with self._lock:
-            if ip and ip in self._used:
-                self._used.discard(ip)
-                self._free.append(ip)
 
 
 class Kubelet(Controller):
