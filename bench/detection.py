@@ -37,6 +37,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -97,7 +99,9 @@ class Bench:
                 self.env[key] = shlex.split(value)[0] if value else ""
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        proc = subprocess.run(["kubectl", "--kubeconfig", self.env["KUBECONFIG"], *args], input=stdin,
+        # A private discovery cache: another emulator may have used the same port before.
+        proc = subprocess.run(["kubectl", "--kubeconfig", self.env["KUBECONFIG"], "--cache-dir",
+                               str(self.state_dir / "kubectl-cache"), *args], input=stdin,
                               capture_output=True, text=True, timeout=180)
         if proc.returncode:
             raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr}")
@@ -191,8 +195,7 @@ class Bench:
         self.stack("up")
         try:
             self.load_env()
-            self.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                 "items": canary_manifest(self.args.error_ratio)}))
+            self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(canary_manifest(self.args.error_ratio)))
             self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{CANARY}", "--timeout=120s")
             self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{STABLE}", "--timeout=120s")
             load = LoadGenerator(self.env["INGRESS_URL"], [HOST], rps=self.args.rps, duration=3600,

@@ -301,3 +301,63 @@ def test_manifest_never_contains_the_app_password(pg, backup_dir, work):
     assert result.returncode == 0, result.stdout + result.stderr
     [manifest] = manifests(backup_dir)
     assert APP_PASSWORD not in json.dumps(manifest) and APP_PASSWORD not in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# k8s_job mode, against the rehearsal Kubernetes API emulator; the process runtime runs the Job's
+# container command (psql) for real, so the Job really migrates the app database.
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def kube(tmp_path):
+    from rehearsal.kubeapi.cluster import Cluster
+    from rehearsal.kubeapi.process_runtime import ProcessRuntime
+
+    cluster = Cluster(tmp_path / "kube", runtime=ProcessRuntime(tmp_path / "pods"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def k8s_migrate_vars(pg, kube, db: str, backup_dir: Path, sql_file: Path, **extra) -> dict:
+    argv, env = psql_command(pg, db, sql_file)
+    variables = migrate_vars(pg, db, backup_dir, sql_file, **extra)
+    variables.update(migrate_mode="k8s_job", migrate_command=[], migrate_k8s_image=f"rehearsal/{db}:2.0.0",
+                     migrate_k8s_command=argv, migrate_k8s_env=env, migrate_k8s_kubeconfig=str(kube.kubeconfig),
+                     migrate_k8s_poll_seconds=1, migrate_timeout=120)
+    return variables
+
+
+def test_k8s_job_migration_runs_in_a_job_and_reaches_the_new_schema(pg, kube, backup_dir, work):
+    seed_app_db(pg, "vcci")
+    sql = work / "0002_good.sql"
+    sql.write_text(GOOD_MIGRATION)
+    result = run_role("migrate", k8s_migrate_vars(pg, kube, "vcci", backup_dir, sql,
+                                                  migrate_expected_schema_version="2"), work / "m")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Job in namespace default from image rehearsal/vcci:2.0.0" in " ".join(result.stdout.split())
+    assert pg.execute("SELECT version FROM schema_version", "vcci")[0][0] == 2
+    jobs = subprocess.run(["kubectl", "--kubeconfig", str(kube.kubeconfig), "get", "jobs", "-o", "json"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    [job] = json.loads(jobs.stdout)["items"]
+    assert job["metadata"]["name"].startswith("vcci-migrate-2-0-0-")
+    assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
+
+
+def test_k8s_job_failing_halfway_is_restored_exactly_with_the_job_logs_in_the_report(pg, kube, backup_dir, work):
+    seed_app_db(pg, "cbam")
+    before = db_state(pg, "cbam")
+    sql = work / "0002_half_failing.sql"
+    sql.write_text(HALF_FAILING_MIGRATION)
+    result = run_role("migrate", k8s_migrate_vars(pg, kube, "cbam", backup_dir, sql), work / "m")
+    assert result.returncode != 0
+    out = " ".join(result.stdout.split())
+    assert "MIGRATION FAILED for cbam/rehearsal" in out
+    assert "Check the Job completed" in out
+    assert "Job logs:" in out and "table_that_does_not_exist" in out
+    assert "Restored: cbam from backup cbam_rehearsal_" in out
+    assert db_state(pg, "cbam") == before
+    for d in databases(pg):
+        if d.startswith("cbam__pre_restore_"):
+            pg.drop_database(d)
