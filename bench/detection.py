@@ -7,8 +7,9 @@ scrapes), so it does not disturb a stack already up:
 1. deploys vcci v2 as a canary Deployment + Service whose pods answer ``--error-ratio`` of API
    requests with 500 (the FAULT_ERROR_RATIO knob), next to the stable v1, and starts steady load
    through the traffic plane (real nginx) at ``--rps``;
-2. per run: moves the canary to 0 % (``canary_weight action=abort``) and waits until Prometheus
-   has no canary traffic left in its rate window; starts ``metric_gate`` (2 s evaluation interval,
+2. per run: moves the canary to 0 % (``canary_weight action=abort``), replaces the canary pod so its
+   counters start from zero as a fresh release's do, and waits until Prometheus has no canary
+   traffic left in its rate window; starts ``metric_gate`` (2 s evaluation interval,
    failure_limit 1, waiting through the rounds that have no canary data yet); then sets the canary
    to 10 % with ``canary_weight``;
 3. t0 = the first response the load generator got from a v2 pod after the switch; detection =
@@ -167,8 +168,15 @@ class Bench:
             time.sleep(0.1)
         raise RuntimeError("metric_gate did not start")
 
+    def fresh_canary(self) -> None:
+        """A new canary pod per run: its counters start at zero, like a release that was just deployed
+        (a pod that already served errors would let a single scrape show the rate)."""
+        self.kubectl("-n", NAMESPACE, "rollout", "restart", f"deployment/{CANARY}")
+        self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{CANARY}", "--timeout=120s")
+
     def run_once(self, load: LoadGenerator) -> dict:
         self.weight(action="abort")
+        self.fresh_canary()
         self.wait_no_canary_traffic()
         gate = self.playbook("greenlang.launch.metric_gate", {
             "url": self.env["PROMETHEUS_URL"], "interval": "2s", "duration": "120s", "failure_limit": 1,

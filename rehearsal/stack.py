@@ -181,6 +181,11 @@ class Stack:
             self._kubectl("apply", "-f", str(manifest))
         for app in APPS:
             self._kubectl("-n", app, "rollout", "status", f"deployment/{app}-api", "--timeout=120s", timeout=130)
+        # `up` returns only once Prometheus has scraped every app pod: a gate that queries right after
+        # `up` would otherwise find no series and fail closed.
+        from rehearsal.scrape_targets import scrape_targets
+
+        self.prometheus.wait_for_targets(count=len(scrape_targets(self.cluster.store.list("pods")[0])), timeout=30)
         self.status["apps"] = {app: f"http://{app}.rehearsal.test (Host header via INGRESS_URL)" for app in APPS}
 
     def write_env(self) -> None:

@@ -61,8 +61,13 @@ def backup_dir():
 
 
 def seed_app_db(pg: PostgresCluster, name: str, orders: int = 2000) -> None:
-    """(Re)create ``name`` owned by a login role of the same name, with a small realistic schema."""
-    pg.drop_database(name)
+    """(Re)create ``name`` owned by a login role of the same name, with a small realistic schema.
+
+    Databases an earlier test left beside it (``<name>__pre_restore_*`` ...) are dropped too.
+    """
+    for db in databases(pg):
+        if db == name or db.startswith(name + "__"):
+            pg.drop_database(db)
     pg.create_database(name, owner=name, owner_password=APP_PASSWORD)
     with pg.connect(name) as conn:
         conn.execute(f"SET ROLE {name}")

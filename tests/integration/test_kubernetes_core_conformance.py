@@ -179,3 +179,55 @@ def test_k8s_check_mode_changes_nothing_in_the_cluster(ansible_playbook, kubectl
     after = kubectl.json("configmap", "existing", "-n", namespace)
     assert after["data"] == {"a": "1"}
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def migration_job(name: str, namespace: str, exit_code: int = 0) -> dict:
+    return {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
+        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+            {"name": "migrate", "image": "rehearsal/migrate:1.0",
+             "env": [{"name": "REHEARSAL_EXIT_CODE", "value": str(exit_code)}]}]}}},
+    }
+
+
+def test_k8s_wait_condition_on_a_job_and_k8s_log_of_its_pod(ansible_playbook, namespace):
+    run = ansible_playbook([
+        {"name": "run migration", "kubernetes.core.k8s": {
+            "definition": migration_job("migrate", namespace), **WAIT,
+            "wait_condition": {"type": "Complete", "status": "True"}}},
+        {"name": "migration log", "kubernetes.core.k8s_log": {
+            "namespace": namespace, "label_selectors": ["job-name=migrate"]}},
+    ])
+    job = run.result("run migration")["result"]
+    assert job["status"]["succeeded"] == 1
+    assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
+    assert "rehearsal/migrate:1.0" in run.result("migration log")["log"]
+
+
+def test_k8s_wait_condition_fails_the_task_when_the_job_fails(ansible_playbook, kubectl, namespace):
+    run = ansible_playbook([
+        {"name": "run failing migration", "kubernetes.core.k8s": {
+            "definition": migration_job("migrate", namespace, exit_code=2), "wait": True, "wait_timeout": 15,
+            "wait_sleep": 1, "wait_condition": {"type": "Complete", "status": "True"}}},
+    ], expect_rc=2)
+    assert run.result("run failing migration")["failed"] is True
+    status = kubectl.json("job", "migrate", "-n", namespace)["status"]
+    assert status["failed"] == 1
+    assert any(c["type"] == "Failed" and c["status"] == "True" for c in status["conditions"])
+
+
+def test_k8s_json_patch_changes_once_then_reports_no_change(ansible_playbook, kubectl, namespace):
+    # A ConfigMap: no controller writes to it, so the second run sees exactly what the first left.
+    kubectl.apply(configmap("cfg", namespace, {"mode": "blue"}))
+    patch = {"api_version": "v1", "kind": "ConfigMap", "name": "cfg", "namespace": namespace,
+             "patch": [{"op": "replace", "path": "/data/mode", "value": "green"},
+                       {"op": "add", "path": "/metadata/labels", "value": {"wave": "1"}}]}
+    run = ansible_playbook([
+        {"name": "patch", "kubernetes.core.k8s_json_patch": patch},
+        {"name": "patch again", "kubernetes.core.k8s_json_patch": patch},
+    ])
+    assert run.result("patch")["changed"] is True
+    assert run.result("patch again")["changed"] is False
+    live = kubectl.json("configmap", "cfg", "-n", namespace)
+    assert live["data"] == {"mode": "green"}
+    assert live["metadata"]["labels"] == {"wave": "1"}

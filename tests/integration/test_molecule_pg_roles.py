@@ -6,6 +6,7 @@ Each scenario starts its own PostgreSQL 15 in create and stops it in destroy (mo
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,4 +27,4 @@ def test_molecule_scenario_converges_and_verifies(scenario):
                           text=True, timeout=900, check=False)
     tail = (proc.stdout + proc.stderr)[-6000:]
     assert proc.returncode == 0, tail
-    assert f"{scenario} ➜ verify: Executed: Successful" in proc.stdout + proc.stderr, tail
+    assert re.search(rf"{scenario}\W+verify\W+Executed: Successful", proc.stdout + proc.stderr), tail
