@@ -27,15 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -44,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from rehearsal.load import LoadGenerator  # noqa: E402
+from rehearsal.testing import StackRun  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 HOST = "vcci.rehearsal.test"
@@ -53,12 +50,6 @@ WINDOW = "5s"
 ERRORS = (f'sum(rate(http_requests_total{{app="vcci",version="v2",code=~"5.."}}[{WINDOW}])) / '
           f'sum(rate(http_requests_total{{app="vcci",version="v2"}}[{WINDOW}]))')
 CANARY_TRAFFIC = f'sum(rate(http_requests_total{{app="vcci",version="v2"}}[{WINDOW}]))'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def canary_manifest(error_ratio: float) -> list[dict]:
@@ -81,38 +72,17 @@ def canary_manifest(error_ratio: float) -> list[dict]:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, state_dir: Path):
+    def __init__(self, args: argparse.Namespace, stack: StackRun):
         self.args = args
-        self.state_dir = state_dir
-        self.env: dict[str, str] = {}
-
-    # ---- stack --------------------------------------------------------------------------------
-    def stack(self, command: str) -> None:
-        ports = {f"REHEARSAL_{n}_PORT": str(free_port()) for n in ("KUBE", "INGRESS", "PROMETHEUS", "POSTGRES",
-                                                                   "WEBHOOK")}
-        subprocess.run([sys.executable, "-m", "rehearsal", command, "--state-dir", str(self.state_dir)],
-                       cwd=REPO_ROOT, env={**os.environ, **ports}, check=command == "up", timeout=420)
-
-    def load_env(self) -> None:
-        for line in (self.state_dir / "env").read_text().splitlines():
-            if line.startswith("export "):
-                key, _, value = line[len("export "):].partition("=")
-                self.env[key] = shlex.split(value)[0] if value else ""
+        self.stack = stack  # up; kubectl / promql / env of its own state dir
+        self.env = stack.env
+        self.state_dir = stack.state_dir
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        # A private discovery cache: another emulator may have used the same port before.
-        proc = subprocess.run(["kubectl", "--kubeconfig", self.env["KUBECONFIG"], "--cache-dir",
-                               str(self.state_dir / "kubectl-cache"), *args], input=stdin,
-                              capture_output=True, text=True, timeout=180)
-        if proc.returncode:
-            raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr}")
-        return proc.stdout
+        return self.stack.kubectl(*args, input=stdin, timeout=180)
 
     def prom(self, promql: str) -> float | None:
-        data = urllib.parse.urlencode({"query": promql}).encode()
-        with urllib.request.urlopen(self.env["PROMETHEUS_URL"] + "/api/v1/query", data=data, timeout=5) as r:
-            result = json.load(r)["data"]["result"]
-        return float(result[0]["value"][1]) if result else None
+        return self.stack.promql(promql)
 
     # ---- modules through ansible-playbook --------------------------------------------------------
     def playbook(self, module: str, args: dict, background: bool = False):
@@ -200,34 +170,29 @@ class Bench:
                 "gate_rounds": res["rounds"], "measured_error_rate": res["checks"][0]["value"]}
 
     def main(self) -> int:
-        self.stack("up")
+        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(canary_manifest(self.args.error_ratio)))
+        self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{CANARY}", "--timeout=120s")
+        self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{STABLE}", "--timeout=120s")
+        load = LoadGenerator(self.env["INGRESS_URL"], [HOST], rps=self.args.rps, duration=3600,
+                             path="/api/v1/calculator/category1", method="POST",
+                             body={"items": [{"category": "metals", "spend": 1000}]}).start()
+        runs = []
         try:
-            self.load_env()
-            self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(canary_manifest(self.args.error_ratio)))
-            self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{CANARY}", "--timeout=120s")
-            self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{STABLE}", "--timeout=120s")
-            load = LoadGenerator(self.env["INGRESS_URL"], [HOST], rps=self.args.rps, duration=3600,
-                                 path="/api/v1/calculator/category1", method="POST",
-                                 body={"items": [{"category": "metals", "spend": 1000}]}).start()
-            runs = []
-            try:
-                for i in range(self.args.runs):
-                    run = self.run_once(load)
-                    runs.append(run)
-                    print(f"run {i + 1}: detection {run['detection_s']} s (switch -> first canary request "
-                          f"{run['switch_to_first_canary_request_s']} s, {run['gate_rounds']} gate rounds, "
-                          f"canary error rate {run['measured_error_rate']})", flush=True)
-            finally:
-                load.stop()
-            times = [r["detection_s"] for r in runs]
-            median = statistics.median(times)
-            print(json.dumps({"runs": len(times), "detection_s": times, "median_s": median, "max_s": max(times),
-                              "target_s": 15, "scrape_interval_s": 1, "evaluation_interval_s": 2,
-                              "canary_weight_percent": 10, "canary_error_ratio": self.args.error_ratio,
-                              "rps": self.args.rps, "meets_target": median < 15}))
-            return 0 if median < 15 else 1
+            for i in range(self.args.runs):
+                run = self.run_once(load)
+                runs.append(run)
+                print(f"run {i + 1}: detection {run['detection_s']} s (switch -> first canary request "
+                      f"{run['switch_to_first_canary_request_s']} s, {run['gate_rounds']} gate rounds, "
+                      f"canary error rate {run['measured_error_rate']})", flush=True)
         finally:
-            self.stack("down")
+            load.stop()
+        times = [r["detection_s"] for r in runs]
+        median = statistics.median(times)
+        print(json.dumps({"runs": len(times), "detection_s": times, "median_s": median, "max_s": max(times),
+                          "target_s": 15, "scrape_interval_s": 1, "evaluation_interval_s": 2,
+                          "canary_weight_percent": 10, "canary_error_ratio": self.args.error_ratio,
+                          "rps": self.args.rps, "meets_target": median < 15}))
+        return 0 if median < 15 else 1
 
 
 def main() -> int:
@@ -237,9 +202,14 @@ def main() -> int:
     parser.add_argument("--error-ratio", type=float, default=0.1,
                         help="share of the canary's API requests that fail (default 0.1)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="detection-bench-") as tmp:
-        os.chmod(tmp, 0o755)  # PostgreSQL runs as its own user and must reach its data dir in here
-        return Bench(args, Path(tmp)).main()
+    # A stack of its own (temp state dir under /tmp, free loopback ports), with the v1 apps; `down` at the end.
+    stack = StackRun(apps=True, prefix="detection-bench-").up()
+    try:
+        return Bench(args, stack).main()
+    finally:
+        leftovers = stack.down()
+        if leftovers:
+            print(f"the stack left these behind: {leftovers}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -218,6 +219,26 @@ def wait_for(predicate, timeout: float, what: str):
     raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
 
+def reload_to_weight(stack: BenchStack, weight: int) -> float:
+    """Set the canary weight; return the seconds until nginx serves the configuration with it.
+
+    Live means: nginx.conf carries the new split and /healthz answers with that configuration's hash
+    three times in a row (right after SIGHUP the old worker may still take a connection or two).
+    """
+    conf = stack.state_dir / "nginx" / "nginx.conf"
+    started = time.monotonic()
+    stack.kubectl("-n", "cbam", "annotate", "--overwrite", "ingress/cbam-canary", f"{WEIGHT_ANNOTATION}={weight}")
+
+    def rendered_hash():
+        text = conf.read_text()
+        match = re.search(r'X-Config-Hash "([0-9a-f]+)"', text)
+        return match.group(1) if match and f"{weight}% canary;" in text else None
+
+    wanted = wait_for(rendered_hash, timeout=15, what=f"weight {weight} rendered")
+    wait_for(lambda: all(stack.config_hash() == wanted for _ in range(3)), timeout=15, what=f"weight {weight} live")
+    return time.monotonic() - started
+
+
 def reloads_under_load(stack: BenchStack, reloads: int, rps: float) -> tuple[dict, list[float]]:
     hosts = [f"{app}.rehearsal.test" for app in APPS]
     per_host = {f"{app}.rehearsal.test": {"path": path, "body": body} for app, (path, body) in API_CALLS.items()}
@@ -227,12 +248,7 @@ def reloads_under_load(stack: BenchStack, reloads: int, rps: float) -> tuple[dic
     try:
         time.sleep(2)
         for i in range(reloads):
-            before = stack.config_hash()
-            started = time.monotonic()
-            stack.kubectl("-n", "cbam", "annotate", "--overwrite", "ingress/cbam-canary",
-                          f"{WEIGHT_ANNOTATION}={20 if i % 2 == 0 else 10}")
-            wait_for(lambda b=before: stack.config_hash() != b, timeout=15, what=f"reload {i + 1} live")
-            latencies.append(time.monotonic() - started)
+            latencies.append(reload_to_weight(stack, 20 if i % 2 == 0 else 10))
         time.sleep(2)
     finally:
         summary = gen.stop()
@@ -290,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  total RSS {total_rss / 1024:.1f} MiB (target < {RSS_TARGET / 2**20:.0f} MiB: "
               f"{'met' if total_rss * 1024 < RSS_TARGET else 'MISSED'}), total PSS {total_pss / 1024:.1f} MiB")
         completed = True
+    except Exception:
+        log = stack.state_dir / "stack.log"
+        if log.exists():
+            print("last lines of stack.log:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+        raise
     finally:
         down_s = stack.rehearsal("down", timeout=180)
         print(f"down:               {down_s:6.1f} s")

@@ -66,8 +66,8 @@ def parse_iso(text):
 
 def check_name(param, value):
     if not value or not NAME_RE.match(value):
-        raise BackupError("validation", "%s=%r must match %s (letters, digits, '.', '-')" % (param, value,
-                                                                                            NAME_RE.pattern))
+        raise BackupError("validation", "%s=%r must match %s (letters, digits, '.', '-')"
+                          % (param, value, NAME_RE.pattern))
     return value
 
 
@@ -558,8 +558,8 @@ def verify_checksum(directory, manifest):
         raise BackupError("checksum", "archive is missing", path)
     sha, size, files = checksum_archive(path, manifest["format"])
     if size != manifest["size_bytes"] or sha != manifest["sha256"]:
-        detail = "size %d (manifest %d), sha256 %s (manifest %s)" % (size, manifest["size_bytes"], sha,
-                                                                   manifest["sha256"])
+        detail = "size %d (manifest %d), sha256 %s (manifest %s)" % (
+            size, manifest["size_bytes"], sha, manifest["sha256"])
         if files and manifest.get("files"):
             bad = sorted(f for f in set(files) | set(manifest["files"]) if files.get(f) != manifest["files"].get(f))
             detail += "; files that differ: %s" % ", ".join(bad)

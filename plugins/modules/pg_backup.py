@@ -180,7 +180,7 @@ def argument_spec():
         compress_level=dict(type="int", default=1),
         jobs=dict(type="int", default=1),
         verify=dict(type="str", choices=["list", "full"], default="list"),
-        key_tables=dict(type="list", elements="str", default=[]),
+        key_tables=dict(type="list", elements="str", default=[], no_log=False),
         pending_checks=dict(type="list", elements="str", default=[]),
         free_space_ratio=dict(type="float", default=0.5),
         timeout=dict(type="int", default=21600),

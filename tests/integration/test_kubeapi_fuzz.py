@@ -328,3 +328,29 @@ def test_fuzzed_patches_never_get_a_server_error(api, path, body, content_type, 
         obj = json.loads(read)
         assert obj["metadata"]["name"] == "target"
         assert obj["kind"] in ("ConfigMap", "Deployment", "Scale")
+
+
+# -- watches --------------------------------------------------------------------------------
+
+WATCH_EVENT_TYPES = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=st.sampled_from(RESOURCE_PATHS[1:]),
+       params=st.fixed_dictionaries({}, optional={
+           "resourceVersion": st.one_of(st.sampled_from(["0", "1", "", "999999999999", "-1"]), TEXT),
+           "labelSelector": QUERY_VALUES, "fieldSelector": QUERY_VALUES,
+           "allowWatchBookmarks": st.sampled_from(["true", "false", "maybe"])}))
+def test_fuzzed_watches_end_at_their_timeout_with_well_formed_events(api, path, params):
+    ensure_targets(api)
+    # timeoutSeconds=1 bounds the stream; the client's own socket timeout catches a stream that never ends.
+    target = f"{path}?" + urllib.parse.urlencode({**params, "watch": "true", "timeoutSeconds": "1"})
+    status, ctype, answer = api.request("GET", target)
+    assert_well_behaved(api, "GET", target, status, ctype, answer)
+    if status == 200:
+        for line in answer.splitlines():
+            event = json.loads(line)
+            assert event["type"] in WATCH_EVENT_TYPES, line
+            assert isinstance(event["object"], dict), line
+            if event["type"] == "ERROR":
+                assert event["object"]["kind"] == "Status", line

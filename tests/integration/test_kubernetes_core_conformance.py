@@ -204,16 +204,22 @@ def test_k8s_wait_condition_on_a_job_and_k8s_log_of_its_pod(ansible_playbook, na
     assert "rehearsal/migrate:1.0" in run.result("migration log")["log"]
 
 
-def test_k8s_wait_condition_fails_the_task_when_the_job_fails(ansible_playbook, kubectl, namespace):
+def test_k8s_wait_condition_fails_the_task_when_the_job_fails(ansible_playbook, kubectl, namespace, wait_until):
     run = ansible_playbook([
         {"name": "run failing migration", "kubernetes.core.k8s": {
-            "definition": migration_job("migrate", namespace, exit_code=2), "wait": True, "wait_timeout": 15,
+            "definition": migration_job("migrate", namespace, exit_code=2), "wait": True, "wait_timeout": 5,
             "wait_sleep": 1, "wait_condition": {"type": "Complete", "status": "True"}}},
     ], expect_rc=2)
     assert run.result("run failing migration")["failed"] is True
+
+    def failed_condition():
+        status = kubectl.json("job", "migrate", "-n", namespace).get("status") or {}
+        return any(c["type"] == "Failed" and c["status"] == "True" for c in status.get("conditions") or [])
+
+    wait_until(failed_condition, 30, "the Job's Failed condition")
     status = kubectl.json("job", "migrate", "-n", namespace)["status"]
     assert status["failed"] == 1
-    assert any(c["type"] == "Failed" and c["status"] == "True" for c in status["conditions"])
+    assert not status.get("succeeded")
 
 
 def test_k8s_json_patch_changes_once_then_reports_no_change(ansible_playbook, kubectl, namespace):

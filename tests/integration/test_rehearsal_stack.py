@@ -403,7 +403,11 @@ def test_faulty_release_error_ratio_shows_in_prometheus_within_10_seconds(stack:
                     detected = time.time()
                     break
                 time.sleep(0.2)
-            time.sleep(3)  # a few more seconds of traffic: the reading must hold, not flicker past 0.2
+            # The reading must hold, not flicker past 0.2. 250 responses make the app's own error ratio
+            # exact to 0.04 (its 500s come in blocks of 50 requests), then two more scrapes.
+            wait_until(lambda: sum(r["version"] == "v2" for r in gen.results) >= 250, timeout=30,
+                       what="250 responses from v2")
+            time.sleep(2)
             settled = stack.promql(_error_ratio("v2"))
             v1_errors = stack.promql('sum(rate(http_requests_total{app="cbam",version="v1",code=~"5.."}[30s]))')
             v1_rate = stack.promql('sum(rate(http_requests_total{app="cbam",version="v1"}[30s]))')
