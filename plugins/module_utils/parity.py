@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: (c) 2025, GreenLang platform engineering
+# Copyright: (c) 2026, GreenLang platform engineering
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Parity runs: send the same requests to two versions (or N times to one) and compare.
 

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: (c) 2025, GreenLang platform engineering
+# Copyright: (c) 2026, GreenLang platform engineering
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """Weight arithmetic for canary traffic shifting, on plain Kubernetes object dicts.
 
