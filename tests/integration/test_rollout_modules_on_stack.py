@@ -293,9 +293,12 @@ def test_metric_gate_passes_healthy_v2_and_fails_v2_with_5_percent_errors_under_
             wait_until(lambda ns=ns: (stack.promql(v2_traffic(ns)) or 0) > 5, 45,
                        f"Prometheus to see v2 traffic in {ns}", interval=0.5)
         polling = {"interval": "1s", "duration": "30s", "success_after": 5, "inconclusive_limit": 3}
+        bad_gate = gate(stack.prometheus_url, bad, **polling)
         play = run_play([
             {"name": "healthy v2", "greenlang.launch.metric_gate": gate(stack.prometheus_url, good, **polling)},
-            {"name": "v2 with 5 % errors", "greenlang.launch.metric_gate": gate(stack.prometheus_url, bad, **polling)},
+            {"name": "v2 with 5 % errors", "greenlang.launch.metric_gate": bad_gate},
+            {"name": "in check mode", "greenlang.launch.metric_gate": bad_gate, "check_mode": True},
+            {"name": "report only", "greenlang.launch.metric_gate": dict(bad_gate, fail_on_breach=False)},
         ])
     finally:
         traffic.stop()
@@ -315,6 +318,10 @@ def test_metric_gate_passes_healthy_v2_and_fails_v2_with_5_percent_errors_under_
     assert client_ratio == pytest.approx(0.05, abs=0.015), "what the clients saw from the faulty v2"
     assert measured == pytest.approx(0.05, abs=0.025), "what the gate measured in Prometheus"
     assert "v2_error_rate" in faulty["msg"] and "> max 0.01" in faulty["msg"]
+    assert play["in check mode"]["failed"] is True and play["in check mode"]["verdict"] == "fail", \
+        "a read-only gate judges in check mode too"
+    report = play["report only"]
+    assert not report.get("failed") and (report["verdict"], report["passed"]) == ("fail", False)
     print(f"\n[metric_gate] healthy v2: {healthy['verdict']} (error rate {healthy['checks'][0]['value']}, "
           f"{healthy['rounds']} rounds); faulty v2: {faulty['verdict']} (error rate {measured:.4f}, clients saw "
           f"{client_ratio:.4f} over {len(v2_records)} v2 responses)")
@@ -423,6 +430,11 @@ def test_parity_check_passes_same_code_reports_drift_and_catches_nondeterminism(
         {"name": "cbam drift", "greenlang.launch.parity_check": {
             "baseline": target("cbam-v1"), "candidate": target("cbam-v2-drift"), "corpus_file": str(cbam_corpus),
             "max_diffs": 10}},
+        {"name": "cbam drift in check mode", "check_mode": True, "greenlang.launch.parity_check": {
+            "baseline": target("cbam-v1"), "candidate": target("cbam-v2-drift"), "corpus_file": str(cbam_corpus)}},
+        {"name": "cbam drift within tolerance", "greenlang.launch.parity_check": {
+            "baseline": target("cbam-v1"), "candidate": target("cbam-v2-drift"), "corpus_file": str(cbam_corpus),
+            "relative_tolerance": 0.035}},
         {"name": "vcci v1 reproducible", "greenlang.launch.parity_check": {
             "baseline": target("vcci-v1"), "corpus": VCCI_CORPUS, "repeat": 10, "compare": "bytes"}},
         {"name": "vcci v2 not reproducible", "greenlang.launch.parity_check": {
@@ -441,6 +453,9 @@ def test_parity_check_passes_same_code_reports_drift_and_catches_nondeterminism(
     assert (first["request"], first["index"]) == ("POST /api/v1/calculate", 0)
     # 100 t of CN 7208 at the default 2.1 t CO2e/t: 210.0 from v1, 3 % more from the drifting v2.
     assert "/imports/0/embedded_t_co2e: 210.0 != 216.3 (difference 6.3)" in first["differences"], first
+    in_check_mode = play["cbam drift in check mode"]
+    assert in_check_mode["failed"] is True and in_check_mode["mismatches"] == len(CBAM_CORPUS)
+    assert not play["cbam drift within tolerance"].get("failed"), "3 % drift is within a 3.5 % relative tolerance"
 
     steady, noisy = play["vcci v1 reproducible"], play["vcci v2 not reproducible"]
     assert not steady.get("failed"), steady.get("msg")
