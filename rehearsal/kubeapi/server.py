@@ -321,7 +321,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-cache, private")
         for w in warnings or ():
-            self.send_header("Warning", '299 - "' + w.replace('"', '\\"') + '"')
+            # Header values must be latin-1 on the wire; escape anything else (e.g. a unicode
+            # unknown-field name) rather than fail the whole response.
+            text = w.replace('"', '\\"').encode("ascii", "backslashreplace").decode("ascii")
+            self.send_header("Warning", '299 - "' + text + '"')
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         if self.command != "HEAD":
@@ -348,6 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception:  # noqa: BLE001 - a bug must answer 500, never kill the connection thread
             log.error("internal error on %s %s\n%s", method, self.path, traceback.format_exc())
+            self._headers_buffer = []  # drop any half-built response before answering 500
             try:
                 self._send_error(APIError(500, "InternalError", "Internal error occurred: the emulator failed "
                                                                 "to handle the request"))

@@ -89,23 +89,18 @@ def corpus_file(tmp_path):
 IGNORE = ["version", "request_id", "/calculated_at"]
 
 
-def test_v1_and_v2_with_identical_results_are_in_parity_and_drift_is_reported(services, corpus_file):
-    v1, v2_same, v2_drift = services("v1"), services("v2"), services("v2", drift=1.02)
+def test_volatile_fields_are_ignored_so_equal_results_are_in_parity_whatever_the_host(services, corpus_file):
+    # Same code, drift, tolerance, check mode and reproducibility run against real app pods through the
+    # rehearsal stack's ingress (test_rollout_modules_on_stack.py); these services add fields that differ
+    # on every answer (request id, timestamp, version), which the demo apps do not have.
+    v1, v2_same = services("v1"), services("v2")
+    args = {"baseline": {"url": v1.url}, "candidate": {"url": v2_same.url, "host": "cbam-v2.greenlang.example"},
+            "corpus_file": corpus_file, "max_latency_ratio": 50}
     play = run_play([
-        {"name": "same", "greenlang.launch.parity_check": {
-            "baseline": {"url": v1.url}, "candidate": {"url": v2_same.url, "host": "cbam-v2.greenlang.example"},
-            "corpus_file": corpus_file, "ignore_paths": IGNORE, "max_latency_ratio": 50}},
-        {"name": "drift", "greenlang.launch.parity_check": {
-            "baseline": {"url": v1.url}, "candidate": {"url": v2_drift.url},
-            "corpus_file": corpus_file, "ignore_paths": IGNORE, "max_diffs": 3}},
-        {"name": "drift within tolerance", "greenlang.launch.parity_check": {
-            "baseline": {"url": v1.url}, "candidate": {"url": v2_drift.url},
-            "corpus_file": corpus_file, "ignore_paths": IGNORE, "relative_tolerance": 0.03}},
-        {"name": "drift in check mode", "check_mode": True, "greenlang.launch.parity_check": {
-            "baseline": {"url": v1.url}, "candidate": {"url": v2_drift.url},
-            "corpus_file": corpus_file, "ignore_paths": IGNORE}},
+        {"name": "ignored", "greenlang.launch.parity_check": dict(args, ignore_paths=IGNORE)},
+        {"name": "not ignored", "greenlang.launch.parity_check": args},
     ])
-    same = play["same"]
+    same = play["ignored"]
     assert not same.get("failed"), same.get("msg")
     assert same["parity"] == 1.0 and same["requests_sent"] == 10 and same["mismatches"] == 0
     assert same["changed"] is False
@@ -113,34 +108,15 @@ def test_v1_and_v2_with_identical_results_are_in_parity_and_drift_is_reported(se
     assert same["latency"]["p95_ratio"] > 0
     assert "cbam-v2.greenlang.example" in v2_same.hosts
 
-    drift = play["drift"]
-    assert drift["failed"] is True
-    assert drift["mismatches"] == 2 and drift["parity"] == pytest.approx(0.6)
-    assert len(drift["diffs"]) == 2
-    first = drift["diffs"][0]
-    assert first["request"] == "POST /api/v1/calculate" and first["index"] == 1
-    assert "/lines/0/tco2e: 94.6 != 96.492" in first["differences"][0]
-    assert "below min_parity 1.0" in drift["msg"]
-
-    assert not play["drift within tolerance"].get("failed")
-    assert play["drift in check mode"]["failed"] and play["drift in check mode"]["mismatches"] == 2
+    volatile = play["not ignored"]
+    assert volatile["failed"] is True and volatile["mismatches"] == 5
+    assert any(d.startswith("/request_id: ") for d in volatile["diffs"][0]["differences"])
 
 
-def test_repeat_against_one_version_proves_or_disproves_reproducibility(services):
-    steady, noisy = services("v1"), services("v1", noise=True)
+def test_reproducibility_without_a_candidate_needs_at_least_two_runs(services):
+    steady = services("v1")
     corpus = [{"method": "POST", "path": "/api/v1/calculate",
                "body": {"shipments": [{"product": "cement", "tonnes": 3}]}}]
-    play = run_play([
-        {"name": "steady", "greenlang.launch.parity_check": {
-            "baseline": {"url": steady.url}, "corpus": corpus, "repeat": 10, "ignore_paths": IGNORE}},
-        {"name": "noisy", "greenlang.launch.parity_check": {
-            "baseline": {"url": noisy.url}, "corpus": corpus, "repeat": 10, "ignore_paths": IGNORE}},
-        {"name": "one run only", "greenlang.launch.parity_check": {
-            "baseline": {"url": steady.url}, "corpus": corpus}},
-    ])
-    assert not play["steady"].get("failed")
-    assert play["steady"]["requests_sent"] == 10 and play["steady"]["comparisons"] == 9
-    noisy_result = play["noisy"]
-    assert noisy_result["failed"] and noisy_result["mismatches"] == 9
-    assert noisy_result["diffs"][0]["differences"][0].startswith("/total_tco2e: 1.86 != 1.861")
-    assert play["one run only"]["failed"] and play["one run only"]["msg"].startswith("repeat:")
+    result = run_play([{"name": "one run only", "greenlang.launch.parity_check": {
+        "baseline": {"url": steady.url}, "corpus": corpus}}])["one run only"]
+    assert result["failed"] and result["msg"].startswith("repeat:")
