@@ -1,8 +1,11 @@
-"""greenlang.launch.parity_check through ansible-playbook against small local CBAM-like HTTP services."""
+"""greenlang.launch.parity_check through ansible-playbook against small local CBAM-like HTTP services.
+
+These services answer with volatile fields (request id, timestamp, version); the demo apps of the rehearsal
+stack, where the other parity behaviours are tested (test_rollout_modules_on_stack.py), do not.
+"""
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -16,11 +19,10 @@ FACTORS = {"steel": 1.85, "aluminium": 8.6, "cement": 0.62}
 
 
 class CbamService:
-    """POST /api/v1/calculate -> embedded emissions; ``drift`` scales one factor, ``noise`` adds a varying field."""
+    """POST /api/v1/calculate -> embedded emissions, plus a request id and a timestamp that differ every time."""
 
-    def __init__(self, version: str, drift: float = 1.0, noise: bool = False):
-        self.version, self.drift, self.noise = version, drift, noise
-        self.counter = itertools.count()
+    def __init__(self, version: str):
+        self.version = version
         self.hosts: list[str] = []
         svc = self
 
@@ -47,13 +49,9 @@ class CbamService:
     def calculate(self, body: dict) -> dict:
         lines = []
         for item in body.get("shipments", []):
-            factor = FACTORS[item["product"]] * (self.drift if item["product"] == "aluminium" else 1.0)
-            lines.append({"product": item["product"], "tco2e": round(item["tonnes"] * factor, 6)})
-        doc = {"version": self.version, "request_id": str(uuid.uuid4()), "calculated_at": time.time(),
-               "lines": lines, "total_tco2e": round(sum(x["tco2e"] for x in lines), 6)}
-        if self.noise:
-            doc["total_tco2e"] += next(self.counter) * 1e-3
-        return doc
+            lines.append({"product": item["product"], "tco2e": round(item["tonnes"] * FACTORS[item["product"]], 6)})
+        return {"version": self.version, "request_id": str(uuid.uuid4()), "calculated_at": time.time(),
+                "lines": lines, "total_tco2e": round(sum(x["tco2e"] for x in lines), 6)}
 
     def close(self):
         self.server.shutdown()
