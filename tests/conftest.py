@@ -32,3 +32,6 @@ def _install_collection_loader() -> None:
 
 
 _install_collection_loader()
+
+# Session-wide fixtures shared by integration modules (one rehearsal stack per run).
+pytest_plugins = ["tests.integration.stack_session"]

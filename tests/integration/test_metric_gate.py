@@ -1,7 +1,7 @@
 """greenlang.launch.metric_gate against a real Prometheus scraping a controllable exporter (1 s scrapes).
 
 The behaviours that need exact, switchable metrics live here (no data, errors starting mid-poll, `for`
-windows, baseline ratios, accepted inconclusive). A healthy and a faulty release judged from real app
+windows, baseline ratios, accepted inconclusive, the query timeout). A healthy and a faulty release judged from real app
 pods under load, and Prometheus stopping mid-gate, are tested on the rehearsal stack in
 test_rollout_modules_on_stack.py.
 
@@ -12,6 +12,7 @@ into the rate window of another.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 
@@ -67,6 +68,24 @@ def test_stopped_prometheus_passes_only_when_inconclusive_is_explicitly_accepted
     assert not accepted.get("failed")
     assert accepted["verdict"] == "inconclusive" and accepted["passed"] is True
     assert "Connection refused" in accepted["checks"][0]["reason"]
+
+
+def test_hung_prometheus_is_inconclusive_after_the_timeout_given_not_ansibles_default():
+    # A listening socket that never answers: connections succeed (kernel backlog), replies never come,
+    # as behind a hung proxy. With timeout 1 and no retry the gate must give up in about a second.
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    try:
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        result = run_module("greenlang.launch.metric_gate", {
+            "url": url, "timeout": 1, "retries": 0,
+            "checks": [{"name": "error_rate", "query": error_rate("any"), "max": 0.01}]})
+    finally:
+        hung.close()
+    assert result["failed"] and result["verdict"] == "inconclusive"
+    assert "timed out" in result["checks"][0]["reason"]
+    assert result["elapsed"] < 3, "the query waited longer than its 1 s timeout (the transport default is 10 s)"
 
 
 def test_no_data_for_the_query_is_inconclusive(exporter, prometheus):

@@ -28,9 +28,6 @@ from rehearsal.scrape_targets import scrape_targets
 from rehearsal.services.postgres import free_port
 from rehearsal.services.prometheus import PrometheusServer
 
-# Until tests/conftest.py registers it for the whole session.
-pytest_plugins = ["tests.integration.stack_session"]
-
 NGX = "nginx.ingress.kubernetes.io/"
 API_CALLS = {  # one runbook API call per app: counted in http_requests_total, unlike probes
     "vcci": ("POST", "/api/v1/calculator/category1", {"items": [{"category": "metals", "spend": 1000}]}),

@@ -139,9 +139,18 @@ def test_slow_server_times_out_as_unavailable():
     with FakeApi([(200, OK_VECTOR, 1.0)]) as api:
         client = p.PrometheusClient(api.url, timeout=0.3, retries=0)
         started = time.monotonic()
-        with pytest.raises(p.PrometheusUnavailable):
+        with pytest.raises(p.PrometheusUnavailable) as e:
             client.query("up")
         assert time.monotonic() - started < 0.9
+    assert "timed out" in str(e.value)
+
+
+def test_timeout_is_what_decides_how_long_a_slow_answer_is_awaited():
+    # The same 1 s answer is awaited with a 3 s timeout: the parameter, not a transport default
+    # (Ansible's Request waits 10 s unless told otherwise), sets the limit in both directions.
+    with FakeApi([(200, OK_VECTOR, 1.0)]) as api:
+        data = p.PrometheusClient(api.url, timeout=3, retries=0).query("up")
+    assert p.instant_values(data)[0][1] == 0.25
 
 
 def test_non_api_reply_is_unavailable():
