@@ -10,21 +10,18 @@ operation. Target: GET median < 5 ms.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
-import ssl
 import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
-
-import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from rehearsal.kubeapi.kubeconfig import read_kubeconfig  # noqa: E402
 
 NAMESPACE = "bench"
 GET_MEDIAN_TARGET_MS = 5.0
@@ -34,17 +31,10 @@ class Connection:
     """One HTTP/1.1 keep-alive connection authenticated as the kubeconfig's user."""
 
     def __init__(self, kubeconfig: Path, workdir: Path):
-        config = yaml.safe_load(kubeconfig.read_text())
-        cluster = config["clusters"][0]["cluster"]
-        self.token = config["users"][0]["user"]["token"]
-        url = urllib.parse.urlsplit(cluster["server"])
-        if "certificate-authority-data" in cluster:
-            ca = workdir / "ca.crt"
-            ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-        else:
-            ca = Path(cluster["certificate-authority"])
-        context = ssl.create_default_context(cafile=str(ca))
-        self.conn = http.client.HTTPSConnection(url.hostname, url.port, context=context, timeout=30)
+        endpoint = read_kubeconfig(kubeconfig, workdir)
+        self.token = endpoint.token
+        self.conn = http.client.HTTPSConnection(endpoint.host, endpoint.port, context=endpoint.ssl_context,
+                                                timeout=30)
         self.reconnects = 0
 
     def request(self, method: str, path: str, body: dict | None = None,

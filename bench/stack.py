@@ -27,14 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -43,9 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from rehearsal.load import LoadGenerator  # noqa: E402
+from rehearsal.testing import StackRun, stack_pids  # noqa: E402
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-PORT_NAMES = ("KUBE", "INGRESS", "PROMETHEUS", "POSTGRES", "WEBHOOK")
 APPS = ("vcci", "cbam", "csrd")
 API_CALLS = {
     "vcci": ("/api/v1/calculator/category1", {"items": [{"category": "metals", "spend": 1000}]}),
@@ -54,51 +48,6 @@ API_CALLS = {
 }
 WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
 RSS_TARGET = 1.5 * 2**30
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _proc_texts(pid: str) -> list[str]:
-    proc = Path("/proc") / pid
-    texts = [(proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"),
-             (proc / "environ").read_bytes().replace(b"\0", b" ").decode(errors="replace"),
-             os.readlink(proc / "cwd")]
-    return texts + [os.readlink(fd) for fd in (proc / "fd").iterdir()]
-
-
-def stack_pids(state_dir: Path, daemon_pid: int | None) -> set[int]:
-    """The daemon, every process whose command line, environment, cwd or open files mention the state
-    dir (pods log there, PostgreSQL and nginx keep their files there), and all their descendants."""
-    parents: dict[int, int] = {}
-    roots = {daemon_pid} if daemon_pid else set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            if any(str(state_dir) in t for t in _proc_texts(proc.name)):
-                roots.add(int(proc.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    found, frontier = set(roots), list(roots)
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in found]
-        found.update(children)
-        frontier.extend(children)
-    return {pid for pid in found if Path(f"/proc/{pid}").exists()}
 
 
 def memory_kib(pid: int) -> tuple[int, int]:
@@ -127,46 +76,7 @@ def component(pid: int, daemon_pid: int | None) -> str:
     return f"other: {cmdline[:60]}"
 
 
-def listening_sockets() -> set[tuple[str, int]]:
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A":  # LISTEN
-            ip_hex, port_hex = fields[1].split(":")
-            found.add((socket.inet_ntoa(bytes.fromhex(ip_hex)[::-1]), int(port_hex, 16)))
-    return found
-
-
-class BenchStack:
-    def __init__(self) -> None:
-        self.state_dir = Path(tempfile.mkdtemp(prefix="greenlang-bench-stack-", dir="/tmp"))
-        self.state_dir.chmod(0o755)  # PostgreSQL's OS user must traverse it
-        self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
-        self.cli_env = {**os.environ, **{f"REHEARSAL_{k}_PORT": str(v) for k, v in self.ports.items()}}
-        self.cli_env.pop("KUBECONFIG", None)
-        self.env: dict[str, str] = {}
-        self.pod_ips: set[str] = set()
-
-    def rehearsal(self, command: str, timeout: float = 300) -> float:
-        started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "rehearsal", command, "--state-dir", str(self.state_dir)],
-                              cwd=REPO_ROOT, env=self.cli_env, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"`{command}` failed: {proc.stdout}{proc.stderr}")
-        return time.monotonic() - started
-
-    def load_env(self) -> None:
-        out = subprocess.run(["bash", "-c", '. "$1"; env -0', "_", str(self.state_dir / "env")],
-                             env={"PATH": os.environ["PATH"]}, capture_output=True, timeout=30, check=True).stdout
-        self.env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-
-    def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
-        proc = subprocess.run([KUBECTL, "--kubeconfig", self.env["KUBECONFIG"], *args], input=input,
-                              capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
-        return proc.stdout
-
+class BenchStack(StackRun):
     def apply(self, obj: dict) -> None:
         self.kubectl("apply", "-f", "-", input=json.dumps(obj))
 
@@ -174,12 +84,6 @@ class BenchStack:
         req = urllib.request.Request(f"{self.env['INGRESS_URL']}/healthz")
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.headers.get("X-Config-Hash", "")
-
-    def daemon_pid(self) -> int | None:
-        try:
-            return int((self.state_dir / "stack.pid").read_text())
-        except (OSError, ValueError):
-            return None
 
 
 def v2_objects(app: str) -> list[dict]:
@@ -261,14 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rps", type=float, default=30, help="requests per second per app host (default 30)")
     args = parser.parse_args(argv)
 
-    stack = BenchStack()
+    stack = BenchStack(prefix="greenlang-bench-stack-").prepare()
     print(f"state dir {stack.state_dir}, ports {stack.ports}")
     completed = False
     daemon_pid = None
     try:
-        up_s = stack.rehearsal("up")
-        print(f"cold up:            {up_s:6.1f} s")
-        stack.load_env()
+        stack.up()
+        print(f"cold up:            {stack.up_seconds:6.1f} s")
         daemon_pid = stack.daemon_pid()
         for app in APPS:
             for obj in v2_objects(app):
@@ -291,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
 
         pods = json.loads(stack.kubectl("get", "pods", "-A", "-o", "json"))["items"]
         running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
-        stack.pod_ips = {p["status"]["podIP"] for p in pods if (p.get("status") or {}).get("podIP")}
+        stack.pod_ips.update(p["status"]["podIP"] for p in pods if (p.get("status") or {}).get("podIP"))
         time.sleep(1)  # let connections of the load settle before measuring
         by_component: dict[str, list[int]] = {}
         total_rss = total_pss = 0
-        for pid in stack_pids(stack.state_dir, daemon_pid):
+        for pid in stack_pids(stack.state_dir, {daemon_pid} if daemon_pid else set()):
             rss, pss = memory_kib(pid)
             total_rss, total_pss = total_rss + rss, total_pss + pss
             entry = by_component.setdefault(component(pid, daemon_pid), [0, 0, 0])
@@ -307,23 +210,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{'met' if total_rss * 1024 < RSS_TARGET else 'MISSED'}), total PSS {total_pss / 1024:.1f} MiB")
         completed = True
     except Exception:
-        log = stack.state_dir / "stack.log"
-        if log.exists():
+        log = stack.state_dir / "stack.log" if stack.state_dir else None  # a failed `up` has already run `down`
+        if log and log.exists():
             print("last lines of stack.log:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
         raise
     finally:
-        down_s = stack.rehearsal("down", timeout=180)
-        print(f"down:               {down_s:6.1f} s")
-        deadline = time.monotonic() + 15
-        left = stack_pids(stack.state_dir, None)
-        while left and time.monotonic() < deadline:
-            time.sleep(0.2)
-            left = stack_pids(stack.state_dir, None)
-        listening = {(ip, port) for ip, port in listening_sockets()
-                     if port in stack.ports.values() or (ip in stack.pod_ips and port == 8080)}
-        shutil.rmtree(stack.state_dir, ignore_errors=True)
-        print(f"left behind after down: {len(left)} processes, {len(listening)} listening sockets")
-    return 0 if completed and not left and not listening else 1
+        stack.down()  # at once if a failed `up` has already run it
+        print(f"down:               {stack.down_seconds:6.1f} s")
+        print(f"left behind after down: {len(stack.left_processes)} processes, "
+              f"{len(stack.left_sockets)} listening sockets")
+        if stack.down_result is not None and stack.down_result.returncode != 0:
+            print(f"`down` failed: {stack.down_result.stdout}{stack.down_result.stderr}", file=sys.stderr)
+    return 0 if completed and not stack.leftovers else 1
 
 
 if __name__ == "__main__":

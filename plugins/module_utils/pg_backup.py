@@ -655,6 +655,14 @@ def connection_argument_spec():
     )
 
 
+def backup_ref_argument_spec():
+    """The directory / name options naming one backup already taken (doc fragment greenlang.launch.pg_backup_ref)."""
+    return dict(
+        directory=dict(type="path", required=True),
+        name=dict(type="str", required=True),
+    )
+
+
 def connection_from_params(params):
     return {"host": params.get("login_host"), "port": params.get("login_port"), "user": params.get("login_user"),
             "password": params.get("login_password")}

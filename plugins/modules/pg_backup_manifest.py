@@ -18,17 +18,9 @@ description:
   - Idempotent - recording the same result twice reports no change. Supports check mode and diff.
 author:
   - GreenLang platform engineering (@greenlang)
+extends_documentation_fragment:
+  - greenlang.launch.pg_backup_ref
 options:
-  directory:
-    description:
-      - Directory holding the backup and its manifest.
-    type: path
-    required: true
-  name:
-    description:
-      - Backup name, as returned by M(greenlang.launch.pg_backup).
-    type: str
-    required: true
   check:
     description:
       - Name of the check, for example C(test_restore).
@@ -69,6 +61,7 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
     BackupError,
+    backup_ref_argument_spec,
     read_manifest,
     record_check,
     write_manifest,
@@ -78,8 +71,7 @@ from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            directory=dict(type="path", required=True),
-            name=dict(type="str", required=True),
+            backup_ref_argument_spec(),
             check=dict(type="str", required=True),
             result=dict(type="dict", required=True),
         ),

@@ -24,17 +24,8 @@ author:
   - GreenLang platform engineering (@greenlang)
 extends_documentation_fragment:
   - greenlang.launch.pg_connection
+  - greenlang.launch.pg_backup_ref
 options:
-  directory:
-    description:
-      - Directory holding the backup and its manifest.
-    type: path
-    required: true
-  name:
-    description:
-      - Backup name (see M(greenlang.launch.pg_backup_info) to choose one).
-    type: str
-    required: true
   database:
     description:
       - Existing, empty database to restore into.
@@ -86,6 +77,7 @@ path:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
     BackupError,
+    backup_ref_argument_spec,
     connection_argument_spec,
     connection_from_params,
     read_manifest,
@@ -96,9 +88,8 @@ from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import 
 
 def argument_spec():
     spec = connection_argument_spec()
+    spec.update(backup_ref_argument_spec())
     spec.update(
-        directory=dict(type="path", required=True),
-        name=dict(type="str", required=True),
         database=dict(type="str", required=True),
         jobs=dict(type="int", default=1),
         check_row_counts=dict(type="bool", default=True),

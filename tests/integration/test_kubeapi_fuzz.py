@@ -8,7 +8,6 @@ deletes cannot disturb other tests.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import ssl
@@ -19,6 +18,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from rehearsal.kubeapi.kubeconfig import read_kubeconfig
 
 FUZZ_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 NS = "fuzz"
@@ -62,16 +63,8 @@ class Api:
 
     @classmethod
     def from_kubeconfig(cls, path: Path, workdir: Path) -> Api:
-        config = yaml.safe_load(path.read_text())
-        cluster = config["clusters"][0]["cluster"]
-        user = config["users"][0]["user"]
-        url = urllib.parse.urlsplit(cluster["server"])
-        if "certificate-authority-data" in cluster:
-            ca = workdir / "ca.crt"
-            ca.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-        else:
-            ca = Path(cluster["certificate-authority"])
-        return cls(url.hostname, url.port or 443, user["token"], ssl.create_default_context(cafile=str(ca)))
+        endpoint = read_kubeconfig(path, workdir)
+        return cls(endpoint.host, endpoint.port, endpoint.token, endpoint.ssl_context)
 
     def request(self, method: str, target: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:

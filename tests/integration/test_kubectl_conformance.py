@@ -10,25 +10,9 @@ import re
 
 import pytest
 
+from tests.integration.kube_manifests import deployment
+
 ROLLOUT_TIMEOUT = "60s"
-
-
-def deployment(name: str, image: str = "rehearsal/web:1.0", replicas: int = 1, **spec_extra) -> dict:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": image}]},
-            },
-            **spec_extra,
-        },
-    }
 
 
 def configmap(name: str, labels: dict | None = None, data: dict | None = None) -> dict:

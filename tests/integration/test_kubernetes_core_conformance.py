@@ -8,24 +8,9 @@ from __future__ import annotations
 
 import copy
 
+from tests.integration.kube_manifests import deployment
+
 WAIT = {"wait": True, "wait_timeout": 60, "wait_sleep": 1}
-
-
-def deployment(name: str, namespace: str, image: str = "rehearsal/web:1.0", replicas: int = 1) -> dict:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": image}]},
-            },
-        },
-    }
 
 
 def configmap(name: str, namespace: str, data: dict | None = None, labels: dict | None = None) -> dict:
@@ -37,7 +22,8 @@ def configmap(name: str, namespace: str, data: dict | None = None, labels: dict 
 def test_k8s_apply_with_wait_returns_once_the_deployment_is_available(ansible_playbook, kubectl, namespace):
     run = ansible_playbook([
         {"name": "deploy web", "kubernetes.core.k8s": {
-            "state": "present", "apply": True, "definition": deployment("web", namespace, replicas=2), **WAIT}},
+            "state": "present", "apply": True,
+            "definition": deployment("web", namespace=namespace, replicas=2), **WAIT}},
     ])
     result = run.result("deploy web")
     assert result["changed"] is True
@@ -50,7 +36,7 @@ def test_k8s_apply_with_wait_returns_once_the_deployment_is_available(ansible_pl
 
 
 def test_k8s_state_absent_deletes_the_object_and_is_idempotent(ansible_playbook, kubectl, namespace):
-    kubectl.apply(deployment("web", namespace))
+    kubectl.apply(deployment("web", namespace=namespace))
     kubectl.apply(configmap("cfg", namespace))
     absent = {"state": "absent", "api_version": "v1", "kind": "ConfigMap", "name": "cfg", "namespace": namespace}
     run = ansible_playbook([
@@ -95,7 +81,7 @@ def test_k8s_info_with_label_selectors_returns_only_matching_objects(ansible_pla
 
 
 def test_k8s_scale_with_wait_returns_with_the_new_replicas_ready(ansible_playbook, kubectl, namespace):
-    kubectl.apply(deployment("web", namespace, replicas=1))
+    kubectl.apply(deployment("web", namespace=namespace, replicas=1))
     run = ansible_playbook([
         {"name": "scale up", "kubernetes.core.k8s_scale": {
             "api_version": "apps/v1", "kind": "Deployment", "name": "web", "namespace": namespace,
@@ -111,7 +97,7 @@ def test_k8s_scale_with_wait_returns_with_the_new_replicas_ready(ansible_playboo
 
 
 def test_k8s_rollback_restores_the_previous_revisions_image(ansible_playbook, kubectl, namespace, wait_until):
-    v1 = deployment("web", namespace, image="rehearsal/web:1.0")
+    v1 = deployment("web", namespace=namespace, image="rehearsal/web:1.0")
     v2 = copy.deepcopy(v1)
     v2["spec"]["template"]["spec"]["containers"][0]["image"] = "rehearsal/web:2.0"
     run = ansible_playbook([
@@ -142,7 +128,7 @@ def test_k8s_rollback_restores_the_previous_revisions_image(ansible_playbook, ku
 def test_k8s_apply_twice_reports_no_change_the_second_time(ansible_playbook, kubectl, namespace):
     # wait: the Deployment's status settles first; kubernetes.core reports a change when any field,
     # status included, differs between its read and its patch, as it would on a real cluster.
-    task = {"apply": True, "definition": deployment("web", namespace, replicas=1), **WAIT}
+    task = {"apply": True, "definition": deployment("web", namespace=namespace, replicas=1), **WAIT}
     cm_task = {"apply": True, "definition": configmap("cfg", namespace, {"k": "v"})}
     run = ansible_playbook([
         {"name": "first", "kubernetes.core.k8s": task},
@@ -163,7 +149,7 @@ def test_k8s_check_mode_changes_nothing_in_the_cluster(ansible_playbook, kubectl
     before = kubectl.json("configmap", "existing", "-n", namespace)
     run = ansible_playbook([
         {"name": "create deployment", "kubernetes.core.k8s": {
-            "apply": True, "definition": deployment("web", namespace)}},
+            "apply": True, "definition": deployment("web", namespace=namespace)}},
         {"name": "change configmap", "kubernetes.core.k8s": {
             "apply": True, "definition": configmap("existing", namespace, {"a": "2"})}},
         {"name": "delete configmap", "kubernetes.core.k8s": {

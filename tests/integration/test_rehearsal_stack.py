@@ -1,9 +1,10 @@
 """End-to-end evidence on the whole rehearsal stack, as `python -m rehearsal up` starts it.
 
-One stack per module: the real CLI in a subprocess, with a temp state dir under /tmp (PostgreSQL's
-OS user must be able to traverse it) and free loopback ports through the REHEARSAL_*_PORT variables,
-so a developer's own stack on the default ports is never touched. Teardown runs `down` and checks
-that no process refers to the state dir and no port of the stack still listens.
+One stack per module, a :class:`rehearsal.testing.StackRun`: the real CLI in a subprocess, with a
+temp state dir under /tmp (PostgreSQL's OS user must be able to traverse it) and free loopback ports
+through the REHEARSAL_*_PORT variables, so a developer's own stack on the default ports is never
+touched. Teardown runs `down` and checks that no process refers to the state dir and no port of the
+stack still listens.
 
 Everything is measured through the interfaces a launch uses: kubectl, INGRESS_URL (nginx, Host
 header per app), PROMETHEUS_URL (PromQL), the DSNs of the env file, and the load generator that
@@ -16,15 +17,10 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -32,11 +28,9 @@ import pytest
 import requests
 
 from rehearsal.load import LoadGenerator
+from rehearsal.testing import KUBECTL, StackRun
 from tests.integration.traffic_fixtures import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-PORT_NAMES = ("KUBE", "INGRESS", "PROMETHEUS", "POSTGRES", "WEBHOOK")
 APPS = ("vcci", "cbam", "csrd")
 COMPONENTS = ("postgres", "prometheus", "webhook", "kube-apiserver", "scrape-target-sync", "ingress-nginx", "apps")
 # One valid API call per app (method, path, JSON body): counted in http_requests_total, unlike probes.
@@ -50,52 +44,6 @@ RPS = 50
 
 def host(app: str) -> str:
     return f"{app}.rehearsal.test"
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct loopback ports free right now (all sockets held open until every port is chosen)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def listening_sockets() -> set[tuple[str, int]]:
-    """(ip, port) of every TCP socket in LISTEN state on this machine (IPv4)."""
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] != "0A":  # TCP_LISTEN
-            continue
-        ip_hex, port_hex = fields[1].split(":")
-        ip = socket.inet_ntoa(bytes.fromhex(ip_hex)[::-1])
-        found.add((ip, int(port_hex, 16)))
-    return found
-
-
-def processes_referring_to(path: Path) -> list[str]:
-    """Processes whose command line, environment, working dir or open files mention ``path``."""
-    marker = str(path)
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            texts = [(proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"),
-                     (proc / "environ").read_bytes().replace(b"\0", b" ").decode(errors="replace"),
-                     os.readlink(proc / "cwd")]
-            texts += [os.readlink(fd) for fd in (proc / "fd").iterdir()]
-        except OSError:  # exited meanwhile
-            continue
-        if any(marker in t for t in texts):
-            found.append(f"{proc.name}: {texts[0][:150]}")
-    return found
 
 
 def parse_json_stream(text: str) -> list[dict]:
@@ -128,35 +76,13 @@ def first_response_time(records: list[dict], version: str) -> float | None:
     return min(times) if times else None
 
 
-@dataclass
-class RunningStack:
-    state_dir: Path
-    ports: dict[str, int]
-    cli_env: dict[str, str]  # the environment `python -m rehearsal` ran with (the REHEARSAL_*_PORT values)
-    env: dict[str, str] = field(default_factory=dict)  # what .rehearsal/env exports
-    up_seconds: float = 0.0
-    pod_ips: set[str] = field(default_factory=set)  # every pod address seen, checked after `down`
+class RunningStack(StackRun):
+    """The module's stack: :class:`StackRun` plus pods, their processes, app calls through nginx and load."""
 
-    def rehearsal(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "rehearsal", command, "--state-dir", str(self.state_dir)],
-                              cwd=REPO_ROOT, env=self.cli_env, capture_output=True, text=True, timeout=timeout)
-
-    def read_env_file(self) -> dict[str, str]:
-        """Source the env file in a clean bash, as a user would, and return what it exports."""
-        proc = subprocess.run(["bash", "-c", 'set -eu; . "$1"; env -0', "_", str(self.state_dir / "env")],
-                              env={"PATH": os.environ["PATH"]}, capture_output=True, timeout=30, check=True)
-        pairs = (item.split("=", 1) for item in proc.stdout.decode().split("\0") if "=" in item)
-        return {k: v for k, v in pairs if k not in ("PATH", "PWD", "SHLVL", "_")}
-
-    def kubectl(self, *args: str, input: str | None = None, timeout: float = 90) -> str:
-        proc = subprocess.run([KUBECTL, "--kubeconfig", self.env["KUBECONFIG"], *args], input=input,
-                              capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed (rc={proc.returncode}): {proc.stderr.strip()}")
-        return proc.stdout
+    kubectl_timeout = 90
 
     def get(self, *args: str) -> dict:
-        return json.loads(self.kubectl("get", *args, "-o", "json"))
+        return self.kubectl_json(*args)
 
     def pods(self, namespace: str) -> list[dict]:
         pods = self.get("-n", namespace, "pods")["items"]
@@ -168,13 +94,6 @@ class RunningStack:
         meta = pod["metadata"]
         pid_file = self.state_dir / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / "api.pid"
         return int(pid_file.read_text().strip())
-
-    def promql(self, query: str) -> float | None:
-        """The single value of an instant query, None when it returns no series."""
-        resp = requests.get(f"{self.env['PROMETHEUS_URL']}/api/v1/query", params={"query": query}, timeout=5)
-        resp.raise_for_status()
-        result = resp.json()["data"]["result"]
-        return float(result[0]["value"][1]) if result else None
 
     def call(self, app: str, path: str, method: str = "GET", body=None) -> requests.Response:
         return requests.request(method, self.env["INGRESS_URL"] + path, json=body, headers={"Host": host(app)},
@@ -189,40 +108,25 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def stack():
-    state_dir = Path(tempfile.mkdtemp(prefix="greenlang-stack-it-", dir="/tmp"))
-    state_dir.chmod(0o755)  # the postgres OS user must traverse it to reach its data dir
-    ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
-    cli_env = {**os.environ, **{f"REHEARSAL_{name}_PORT": str(port) for name, port in ports.items()}}
-    cli_env.pop("KUBECONFIG", None)
-    running = RunningStack(state_dir, ports, cli_env)
-    started = time.monotonic()
-    up = running.rehearsal("up")
-    running.up_seconds = time.monotonic() - started
+    running = RunningStack(prefix="greenlang-stack-it-", up_timeout=270).prepare()  # `up` gets 270 + 30 s
+    state_dir = running.state_dir
     try:
-        assert up.returncode == 0, f"`up` failed: {up.stdout}\n{up.stderr}"
-        running.env = running.read_env_file()
-        print(f"\n[stack] cold `up` took {running.up_seconds:.1f} s; ports {ports}")
+        running.up()
+        running.env = running.sourced_env()
+        print(f"\n[stack] cold `up` took {running.up_seconds:.1f} s; ports {running.ports}")
         yield running
     finally:
         if running.env:
             for app in APPS:
-                with contextlib.suppress(Exception):  # best effort: only widens the port check below
+                with contextlib.suppress(Exception):  # best effort: only widens the port check of `down`
                     running.pods(app)
-        started = time.monotonic()
-        down = running.rehearsal("down", timeout=180)
-        down_seconds = time.monotonic() - started
-        leftovers = []
-        try:
-            wait_until(lambda: not processes_referring_to(state_dir), timeout=15, what="stack processes gone")
-        except AssertionError:
-            leftovers = processes_referring_to(state_dir)
-        stack_sockets = {(ip, p) for ip, p in listening_sockets()
-                         if p in ports.values() or (ip in running.pod_ips and p == 8080)}
-        print(f"\n[stack] `down` took {down_seconds:.1f} s")
-        shutil.rmtree(state_dir, ignore_errors=True)
+        running.down()  # at once if a failed `up` has already run it
+        print(f"\n[stack] `down` took {running.down_seconds:.1f} s")
+        down = running.down_result
         assert down.returncode == 0, f"`down` failed: {down.stdout}\n{down.stderr}"
-        assert leftovers == [], f"processes still refer to {state_dir} after `down`: {leftovers}"
-        assert stack_sockets == set(), f"still listening after `down`: {sorted(stack_sockets)}"
+        assert running.left_processes == [], \
+            f"processes still refer to {state_dir} after `down`: {running.left_processes}"
+        assert running.left_sockets == set(), f"still listening after `down`: {sorted(running.left_sockets)}"
 
 
 # -- up / status / env file ---------------------------------------------------------------------------------

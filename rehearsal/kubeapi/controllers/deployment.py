@@ -27,6 +27,7 @@ from rehearsal.kubeapi.controllers.manager import Controller
 from rehearsal.kubeapi.controllers.util import (
     POD_TEMPLATE_HASH,
     condition,
+    controller_key,
     controller_ref,
     is_terminating,
     key_of,
@@ -208,24 +209,16 @@ class DeploymentController(Controller):
     def keys_for(self, ev: Event):
         if ev.resource == self.resource:
             return [key_of(ev.object)]
-        if ev.resource == "replicasets.apps":
-            rs = ev.object
-            ref = controller_ref(rs)
-            if ref and ref.get("kind") == "Deployment":
-                return [f"{rs['metadata'].get('namespace') or ''}/{ref['name']}"]
-        if ev.resource == "pods" and ev.type == "DELETED":
+        if ev.resource == "replicasets.apps" and (key := controller_key(ev.object, "Deployment")):
+            return [key]
+        if ev.resource == "pods" and ev.type == "DELETED" and (rs_key := controller_key(ev.object, "ReplicaSet")):
             # Recreate waits for old pods to be gone; their disappearance changes no ReplicaSet.
-            pod = ev.object
-            ref = controller_ref(pod)
-            if ref and ref.get("kind") == "ReplicaSet":
-                ns = pod["metadata"].get("namespace") or ""
-                try:
-                    rs = self.store.get("replicasets.apps", ns, ref["name"])
-                except NotFound:
-                    return ()
-                dref = controller_ref(rs)
-                if dref and dref.get("kind") == "Deployment":
-                    return [f"{ns}/{dref['name']}"]
+            try:
+                rs = self.store.get("replicasets.apps", *split_key(rs_key))
+            except NotFound:
+                return ()
+            if key := controller_key(rs, "Deployment"):
+                return [key]
         return ()
 
     # -- main loop ---------------------------------------------------------------------------

@@ -20,10 +20,9 @@ import time
 from rehearsal.kubeapi.controllers.manager import Controller
 from rehearsal.kubeapi.controllers.util import (
     condition,
-    controller_ref,
     delete_pod,
-    is_terminating,
-    key_of,
+    keys_for_pod_owner,
+    live_object,
     owned_by,
     owner_ref_to,
     parse_time,
@@ -57,22 +56,12 @@ class JobController(Controller):
     resource = "jobs.batch"
 
     def keys_for(self, ev: Event):
-        if ev.resource == self.resource:
-            return [key_of(ev.object)]
-        if ev.resource == "pods":
-            pod = ev.object
-            ref = controller_ref(pod)
-            if ref and ref.get("kind") == "Job":
-                return [f"{pod['metadata'].get('namespace') or ''}/{ref['name']}"]
-        return ()
+        return keys_for_pod_owner(ev, self.resource, "Job")
 
     def reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
-        try:
-            job = self.store.get(self.resource, ns, name)
-        except NotFound:
-            return None
-        if is_terminating(job):
+        job = live_object(self.store, self.resource, ns, name)
+        if job is None:
             return None
         spec = job.get("spec") or {}
         pods = [p for p in self.store.list("pods", ns)[0] if owned_by(p, job)]

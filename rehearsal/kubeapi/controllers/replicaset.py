@@ -18,7 +18,8 @@ from rehearsal.kubeapi.controllers.util import (
     controller_ref,
     delete_pod,
     is_terminating,
-    key_of,
+    keys_for_pod_owner,
+    live_object,
     owned_by,
     owner_ref_to,
     parse_time,
@@ -57,22 +58,12 @@ class ReplicaSetController(Controller):
     resource = "replicasets.apps"
 
     def keys_for(self, ev: Event):
-        if ev.resource == self.resource:
-            return [key_of(ev.object)]
-        if ev.resource == "pods":
-            pod = ev.object
-            ref = controller_ref(pod)
-            if ref and ref.get("kind") == "ReplicaSet":
-                return [f"{pod['metadata'].get('namespace') or ''}/{ref['name']}"]
-        return ()
+        return keys_for_pod_owner(ev, self.resource, "ReplicaSet")
 
     def reconcile(self, key: str) -> float | None:
         ns, name = split_key(key)
-        try:
-            rs = self.store.get(self.resource, ns, name)
-        except NotFound:
-            return None  # its pods go through the garbage collector
-        if is_terminating(rs):
+        rs = live_object(self.store, self.resource, ns, name)
+        if rs is None:
             return None
         spec = rs.get("spec") or {}
         selector = spec.get("selector")

@@ -7,7 +7,7 @@ import contextlib
 import time
 
 from rehearsal.kubeapi.selectors import label_selector_matches
-from rehearsal.kubeapi.store import AlreadyExists, ObjectStore, now_rfc3339, random_suffix
+from rehearsal.kubeapi.store import AlreadyExists, NotFound, ObjectStore, now_rfc3339, random_suffix
 
 POD_TEMPLATE_HASH = "pod-template-hash"  # apps.DefaultDeploymentUniqueLabelKey
 
@@ -39,6 +39,24 @@ def controller_ref(obj: dict) -> dict | None:
     return None
 
 
+def controller_key(obj: dict, kind: str) -> str | None:
+    """The ``namespace/name`` key of the object's controller when that is a ``kind``, else None."""
+    ref = controller_ref(obj)
+    if ref and ref.get("kind") == kind:
+        return f"{obj['metadata'].get('namespace') or ''}/{ref['name']}"
+    return None
+
+
+def keys_for_pod_owner(ev, resource: str, kind: str) -> list[str] | tuple:
+    """What a controller of ``kind`` objects (stored as ``resource``) reconciles for a watch event: the
+    object itself, or the one controlling a pod that changed."""
+    if ev.resource == resource:
+        return [key_of(ev.object)]
+    if ev.resource == "pods" and (key := controller_key(ev.object, kind)):
+        return [key]
+    return ()
+
+
 def owner_ref_to(owner: dict, kind: str, api_version: str) -> dict:
     """A controller ownerReference as metav1.NewControllerRef builds it."""
     meta = owner["metadata"]
@@ -64,6 +82,16 @@ def condition(obj_status: dict, type_: str) -> dict | None:
 
 def is_terminating(obj: dict) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def live_object(store: ObjectStore, resource: str, ns: str, name: str) -> dict | None:
+    """The object, or None when it is gone or being deleted: nothing for its controller to do then
+    (its dependents go through the garbage collector)."""
+    try:
+        obj = store.get(resource, ns, name)
+    except NotFound:
+        return None
+    return None if is_terminating(obj) else obj
 
 
 def pod_ready(pod: dict) -> bool:

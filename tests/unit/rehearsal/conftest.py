@@ -1,4 +1,4 @@
-"""A running emulator (HTTPS, bearer token) for the HTTP-level tests."""
+"""A running emulator (HTTPS, bearer token) for the HTTP-level tests; ``run_app`` for the demo app's."""
 
 import pytest
 import requests
@@ -6,6 +6,7 @@ import requests
 from rehearsal.kubeapi.server import KubeAPIServer
 from rehearsal.kubeapi.store import ObjectStore
 from rehearsal.kubeapi.tls import make_self_signed
+from tests.integration.stack_fixtures import run_app  # noqa: F401 - demo app processes, stopped at teardown
 
 TOKEN = "test-token-1234"
 

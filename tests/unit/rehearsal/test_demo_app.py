@@ -74,21 +74,6 @@ def vcci():
         yield app
 
 
-@pytest.fixture
-def run_app():
-    """Start apps with fault knobs; all stopped at teardown."""
-    started: list[DemoAppProcess] = []
-
-    def _run(app: str = "vcci", version: str = "v1", wait: str = "/health/live", **env) -> DemoAppProcess:
-        proc = DemoAppProcess(app, version, env={k: str(v) for k, v in env.items()})
-        started.append(proc)
-        return proc.start(wait=wait)
-
-    yield _run
-    for proc in started:
-        proc.stop()
-
-
 # ---- endpoints -------------------------------------------------------------------------------
 def test_health_endpoints_answer_and_every_response_carries_the_version_header(vcci):
     for path, status in (("/health/live", 200), ("/health/ready", 200), ("/health/detailed", 200),
