@@ -10,12 +10,18 @@ Three providers are understood:
 
 ``gateway_api``
     ``HTTPRoute.spec.rules[].backendRefs[].weight`` -- relative weights, 1 when
-    omitted (Gateway API v1 HTTPBackendRef reference).
+    omitted (Gateway API v1 HTTPBackendRef reference). The canary's weight is its
+    real share of the rule's traffic: canary / (sum of every backendRef's weight),
+    so a third backend in the rule counts.
 ``ingress_nginx``
     A *separate* canary Ingress annotated ``nginx.ingress.kubernetes.io/canary:
     "true"`` and ``canary-weight`` (out of ``canary-weight-total``, default 100).
     ingress-nginx ignores canary annotations on the primary Ingress, so the
-    primary is only ever read, never written.
+    primary is only ever read, never written. Its balancer
+    (rootfs/etc/nginx/lua/balancer.lua) routes to the canary when
+    ``math.random(total) <= canary-weight`` with ``total`` the annotation only
+    when it is above 100 and 100 otherwise: a ``canary-weight-total`` of 100 or
+    less means 100.
 ``openshift_route``
     ``Route.spec.to`` and ``spec.alternateBackends[]`` weights, 0-256, 100
     when omitted (OpenShift Route API reference).
@@ -44,6 +50,8 @@ _NGINX_CANARY_KEYS = ("canary", "canary-weight", "canary-weight-total", "canary-
 _NOT_COPIED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 GATEWAY_MAX_WEIGHT = 1000000  # HTTPBackendRef.weight maximum
+# ingress-nginx's balancer.lua: `if weightTotal ~= nil and weightTotal > 100 then ... end`, else 100.
+NGINX_MIN_WEIGHT_TOTAL = 100
 OPENSHIFT_MAX_WEIGHT = 256  # RouteTargetReference.weight maximum
 GATEWAY_DEFAULT_WEIGHT = 1
 OPENSHIFT_DEFAULT_WEIGHT = 100
@@ -70,6 +78,10 @@ def max_weight_total(provider):
 def validate_weight_total(weight_total, provider):
     if isinstance(weight_total, bool) or not isinstance(weight_total, int) or weight_total < 1:
         raise WeightError("weight_total", "must be a positive integer, got {0!r}".format(weight_total))
+    if provider == "ingress_nginx" and weight_total < NGINX_MIN_WEIGHT_TOTAL:
+        raise WeightError("weight_total", "must be at least {0} for provider ingress_nginx, got {1}: ingress-nginx "
+                                          "ignores a canary-weight-total of 100 or less and uses 100, so canary-weight "
+                                          "would be read as a percentage".format(NGINX_MIN_WEIGHT_TOTAL, weight_total))
     limit = max_weight_total(provider)
     if limit is not None and weight_total > limit:
         raise WeightError("weight_total", "must be between 1 and {0} for provider {1}, got {2}".format(
@@ -93,12 +105,21 @@ def validate_steps(steps, weight_total):
 
 
 def next_step(current, steps):
-    """The first step above ``current``; the last step when already at or past it."""
+    """The first step above ``current``; ``current`` itself when it is at or past the last step.
+
+    ``advance`` never lowers the weight: a canary already above the schedule (someone set
+    60 by hand on a [10, 25, 50] ramp) stays where it is rather than going back to 50.
+    """
     for s in steps:
         # current may be fractional when read from relative weights (e.g. 1:2).
         if s > current + 1e-9:
             return s
-    return steps[-1]
+    return current
+
+
+def schedule_complete(current, steps):
+    """Whether ``current`` is at or past the last step, so ``advance`` has nothing left to do."""
+    return (current or 0) >= steps[-1] - 1e-9
 
 
 def target_weight(action, current, weight_total, weight=None, steps=None):
@@ -165,13 +186,25 @@ def _find_ref(refs, name):
     return None
 
 
+def _route_name(route):
+    return (route.get("metadata") or {}).get("name")
+
+
 def select_rules(route, stable, canary, rules=None):
     """Indexes of the HTTPRoute rules to shift.
 
-    ``rules`` lists rule names (HTTPRouteRule ``name``) or zero-based indexes;
-    by default every rule that references the stable or canary Service is chosen.
+    ``rules`` lists rule names (HTTPRouteRule ``name``) or zero-based indexes; by
+    default every rule with a backendRef to the stable Service is chosen (with or
+    without the canary one). A rule that references the canary but not the stable
+    Service -- say a header-matched rule that sends testers to the canary -- is not
+    a weighted split of the app's traffic: it is left alone, and naming it in
+    ``rules`` is an error.
     """
     spec_rules = (route.get("spec") or {}).get("rules") or []
+
+    def refs_of(i):
+        return spec_rules[i].get("backendRefs") or []
+
     if rules:
         chosen = []
         for sel in rules:
@@ -186,71 +219,115 @@ def select_rules(route, stable, canary, rules=None):
             if idx is None:
                 names = [r.get("name") for r in spec_rules if r.get("name")]
                 raise WeightError("rules", "no rule named or numbered {0!r} in HTTPRoute {1} ({2} rules{3})".format(
-                    sel_s, route.get("metadata", {}).get("name"), len(spec_rules),
-                    ", named " + ", ".join(names) if names else ""))
-            refs = spec_rules[idx].get("backendRefs") or []
-            if _find_ref(refs, stable) is None and _find_ref(refs, canary) is None:
-                raise WeightError("rules", "rule {0!r} references neither stable_backend {1!r} nor "
-                                           "canary_backend {2!r}".format(sel_s, stable, canary))
+                    sel_s, _route_name(route), len(spec_rules), ", named " + ", ".join(names) if names else ""))
+            if _find_ref(refs_of(idx), stable) is None:
+                what = ("only canary_backend {0!r}, so it is not a weighted split of the app's traffic".format(canary)
+                        if _find_ref(refs_of(idx), canary) is not None else
+                        "neither it nor canary_backend {0!r}".format(canary))
+                raise WeightError("rules", "rule {0!r} of HTTPRoute {1} has no backendRef to stable_backend {2!r}; it "
+                                           "references {3}".format(sel_s, _route_name(route), stable, what))
             if idx not in chosen:
                 chosen.append(idx)
         return chosen
-    chosen = [i for i, rule in enumerate(spec_rules)
-              if _find_ref(rule.get("backendRefs") or [], stable) is not None
-              or _find_ref(rule.get("backendRefs") or [], canary) is not None]
+    chosen = [i for i in range(len(spec_rules)) if _find_ref(refs_of(i), stable) is not None]
     if not chosen:
-        raise WeightError("stable_backend", "no rule of HTTPRoute {0} has a backendRef to Service {1!r} "
-                                            "or {2!r}".format(route.get("metadata", {}).get("name"), stable, canary))
+        canary_only = [i for i in range(len(spec_rules)) if _find_ref(refs_of(i), canary) is not None]
+        hint = (" (rule(s) {0} reference only canary_backend {1!r} and are left alone)".format(
+            ", ".join(str(spec_rules[i].get("name") or i) for i in canary_only), canary) if canary_only else "")
+        raise WeightError("stable_backend", "no rule of HTTPRoute {0} has a backendRef to stable_backend {1!r}{2}; "
+                                            "check stable_backend and canary_backend, or name the rules to shift in "
+                                            "rules".format(_route_name(route), stable, hint))
     return chosen
 
 
+def _rule_weights(refs, stable, canary, where):
+    """(stable index, canary index, stable weight, canary weight, weight of every other backendRef)."""
+    si, ci = _find_ref(refs, stable), _find_ref(refs, canary)
+    sw = cw = other = 0
+    for i, r in enumerate(refs):
+        w = _as_number(r.get("weight"), GATEWAY_DEFAULT_WEIGHT, where)
+        if i == si:
+            sw = w
+        elif i == ci:
+            cw = w
+        else:
+            other += w
+    return si, ci, sw, cw, other
+
+
+def rule_share(canary, stable, other, weight_total):
+    """The canary's real share of a rule's traffic, scaled to weight_total (0 when no weight at all)."""
+    total = canary + stable + other
+    if total <= 0:
+        return 0.0
+    return canary * weight_total / float(total)
+
+
 def httproute_read(route, stable, canary, weight_total=100, rules=None):
-    """Per-rule weights and the route's canary weight (the largest over the chosen rules)."""
+    """Per-rule weights and the route's canary weight (the largest over the chosen rules).
+
+    A rule's canary weight is the canary's share of everything the rule sends:
+    canary / (stable + canary + other backendRefs), scaled to ``weight_total``.
+    """
     detail = []
     for idx in select_rules(route, stable, canary, rules):
         rule = route["spec"]["rules"][idx]
-        refs = rule.get("backendRefs") or []
-        si, ci = _find_ref(refs, stable), _find_ref(refs, canary)
-        where = "HTTPRoute rule {0}".format(idx)
-        sw = _as_number(refs[si].get("weight"), GATEWAY_DEFAULT_WEIGHT, where) if si is not None else 0
-        cw = _as_number(refs[ci].get("weight"), GATEWAY_DEFAULT_WEIGHT, where) if ci is not None else 0
-        detail.append({"index": idx, "name": rule.get("name"), "stable_weight": sw, "canary_weight": cw,
-                       "weight": _display(share(cw, sw, weight_total))})
-    current = max(share(d["canary_weight"], d["stable_weight"], weight_total) for d in detail)
+        _, _, sw, cw, other = _rule_weights(rule.get("backendRefs") or [], stable, canary,
+                                            "HTTPRoute rule {0}".format(idx))
+        d = {"index": idx, "name": rule.get("name"), "stable_weight": sw, "canary_weight": cw,
+             "weight": _display(rule_share(cw, sw, other, weight_total))}
+        if other:
+            d["other_weight"] = other
+        detail.append(d)
+    current = max(rule_share(d["canary_weight"], d["stable_weight"], d.get("other_weight", 0), weight_total)
+                  for d in detail)
     return current, detail
 
 
 def httproute_apply(route, stable, canary, weight, weight_total=100, rules=None, canary_port=None, fold=False):
     """A copy of ``route`` with the canary at ``weight`` in every chosen rule.
 
+    The rule's weights are made to add up to ``weight_total``: canary ``weight``,
+    other backendRefs unchanged, stable the rest. So the canary's real share is
+    exactly ``weight / weight_total``; when the other backends' weights leave less
+    than ``weight`` for the canary, that is an error naming ``weight``.
+
     A missing canary backendRef is added (a copy of the stable one, renamed, with
     ``canary_port`` if given) unless the weight is 0. ``fold`` removes the canary
-    backendRefs and gives the stable backend the whole weight.
+    backendRefs and gives the stable backend ``weight_total`` (others unchanged).
     """
     new = copy.deepcopy(route)
     for idx in select_rules(route, stable, canary, rules):
         refs = new["spec"]["rules"][idx].setdefault("backendRefs", [])
-        si, ci = _find_ref(refs, stable), _find_ref(refs, canary)
-        if si is None:
-            raise WeightError("stable_backend", "rule {0} of HTTPRoute {1} has no backendRef to Service {2!r}".format(
-                idx, route.get("metadata", {}).get("name"), stable))
+        si, ci, _sw, _cw, other = _rule_weights(refs, stable, canary, "HTTPRoute rule {0}".format(idx))
         if fold:
             refs[si]["weight"] = weight_total
             if ci is not None:
                 del refs[ci]
             continue
+        if ci is None and weight == 0:
+            # 0 % to a canary that is not there: only make sure the stable backend still gets traffic.
+            if refs[si].get("weight") == 0 and other == 0:
+                refs[si]["weight"] = weight_total
+            continue
+        if other > weight_total:
+            raise WeightError("weight_total", "rule {0} of HTTPRoute {1} sends weight {2} to other backends, more "
+                                              "than weight_total {3}; raise weight_total".format(
+                                                  idx, _route_name(route), other, weight_total))
+        if weight + other > weight_total:
+            raise WeightError("weight", "rule {0} of HTTPRoute {1} also sends weight {2} to other backends, so out "
+                                        "of weight_total {3} the canary can get at most {4}, not {5}; lower those "
+                                        "weights or raise weight_total".format(
+                                            idx, _route_name(route), other, weight_total,
+                                            weight_total - other, weight))
         if ci is None:
-            if weight == 0:
-                if refs[si].get("weight") == 0:
-                    refs[si]["weight"] = weight_total
-                continue
             ref = copy.deepcopy(refs[si])
             ref["name"] = canary
             if canary_port is not None:
                 ref["port"] = canary_port
             refs.append(ref)
             ci = len(refs) - 1
-        refs[si]["weight"] = weight_total - weight
+        refs[si]["weight"] = weight_total - weight - other
         refs[ci]["weight"] = weight
     return new
 
@@ -261,8 +338,20 @@ def _annotations(obj):
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
+def nginx_effective_total(annotated_total):
+    """The total ingress-nginx really divides by: the annotation when above 100, else 100 (balancer.lua)."""
+    return annotated_total if annotated_total > NGINX_MIN_WEIGHT_TOTAL else NGINX_MIN_WEIGHT_TOTAL
+
+
 def ingress_read(canary_ingress, weight_total=100):
-    """Canary weight of a canary Ingress, scaled to weight_total (None when there is none)."""
+    """Canary share of a canary Ingress as ingress-nginx applies it, scaled to weight_total (None: no canary).
+
+    ingress-nginx sends a request to the canary when ``math.random(total) <= weight``
+    (a uniform integer in 1..total), with ``total`` the ``canary-weight-total``
+    annotation only when above 100 and 100 otherwise. So the share is
+    ``min(max(weight, 0), total) / total`` with that total: ``canary-weight: 25``
+    with ``canary-weight-total: 50`` is 25 %, not 50 %.
+    """
     if canary_ingress is None:
         return None
     ann = _annotations(canary_ingress)
@@ -270,10 +359,9 @@ def ingress_read(canary_ingress, weight_total=100):
         return 0.0
     name = canary_ingress.get("metadata", {}).get("name")
     w = _as_number(ann.get(NGINX_WEIGHT), 0, "Ingress {0} {1}".format(name, NGINX_WEIGHT))
-    total = _as_number(ann.get(NGINX_WEIGHT_TOTAL), 100, "Ingress {0} {1}".format(name, NGINX_WEIGHT_TOTAL))
-    if total <= 0:
-        return 0.0
-    return min(w, total) * weight_total / float(total)
+    total = nginx_effective_total(_as_number(ann.get(NGINX_WEIGHT_TOTAL), 100,
+                                             "Ingress {0} {1}".format(name, NGINX_WEIGHT_TOTAL)))
+    return min(max(w, 0), total) * weight_total / float(total)
 
 
 def primary_has_canary_annotations(primary):
@@ -442,7 +530,8 @@ def plan(provider, objects, action, stable, canary, weight=None, steps=None, wei
         before = objects["route"]
         current, detail = httproute_read(before, stable, canary, weight_total, rules)
         new_weight = target_weight(action, current, weight_total, weight, steps)
-        after = before if action == "read" else httproute_apply(
+        stay = _advance_stays(action, current, steps)
+        after = before if action == "read" or stay else httproute_apply(
             before, stable, canary, new_weight, weight_total, rules, canary_port, fold)
         if after != before:
             detail = httproute_read(after, stable, canary, weight_total, rules)[1]
@@ -451,7 +540,9 @@ def plan(provider, objects, action, stable, canary, weight=None, steps=None, wei
         before = objects["route"]
         current, detail = route_read(before, stable, canary, weight_total)
         new_weight = target_weight(action, current, weight_total, weight, steps)
-        after = before if action == "read" else route_apply(before, stable, canary, new_weight, weight_total, fold)
+        stay = _advance_stays(action, current, steps)
+        after = before if action == "read" or stay else route_apply(
+            before, stable, canary, new_weight, weight_total, fold)
         if after != before:
             detail = route_read(after, stable, canary, weight_total)[1]
         result = {"target": "route", "before": before, "after": after, "detail": [detail]}
@@ -462,7 +553,8 @@ def plan(provider, objects, action, stable, canary, weight=None, steps=None, wei
                                                      "ignores canary annotations on the primary".format(canary_name))
         current = ingress_read(before, weight_total)
         new_weight = target_weight(action, current, weight_total, weight, steps)
-        if action == "read":
+        stay = _advance_stays(action, current, steps)
+        if action == "read" or stay:
             after = before
         elif fold:
             after = None
@@ -489,4 +581,14 @@ def plan(provider, objects, action, stable, canary, weight=None, steps=None, wei
     else:
         op = "replace"
     result.update({"previous_weight": _display(current), "weight": _display(new_weight), "operation": op})
+    if action == "advance":
+        result["schedule_complete"] = schedule_complete(current, steps)
+        if (current or 0) > steps[-1] + 1e-9:
+            result["warning"] = ("canary weight {0} is already above the last step {1} of steps {2}; advance keeps "
+                                 "it (it never lowers the weight)".format(_display(current), steps[-1], list(steps)))
     return result
+
+
+def _advance_stays(action, current, steps):
+    """``advance`` from at or past the last step writes nothing: the weight stays as it is."""
+    return action == "advance" and schedule_complete(current, steps)

@@ -15,7 +15,11 @@ description:
   - Moves traffic between a stable and a canary Service by writing the traffic object the cluster's router reads,
     agentless, through the Kubernetes API.
   - C(gateway_api) writes the C(backendRefs) weights of a Gateway API C(HTTPRoute) (C(gateway.networking.k8s.io/v1)),
-    in every rule that references the stable or canary Service, or only in the rules named by O(rules).
+    in every rule that references the stable Service, or only in the rules named by O(rules). A rule that references
+    the canary but not the stable Service (for example a header-matched rule for testers) is left alone.
+  - For C(gateway_api) the weight is the canary's real share of a rule's traffic, its weight divided by the sum of
+    all the rule's C(backendRefs) weights, so another backend in the rule counts. Writes keep other backends'
+    weights and give the stable backend the rest of O(weight_total).
   - C(ingress_nginx) writes a separate canary C(Ingress) annotated C(nginx.ingress.kubernetes.io/canary=true) and
     C(nginx.ingress.kubernetes.io/canary-weight), creating it from the primary Ingress when absent (same hosts,
     paths and class, stable Service replaced by the canary Service). The primary Ingress is only read; canary
@@ -57,7 +61,9 @@ options:
   action:
     description:
       - C(set) moves the canary to O(weight).
-      - C(advance) moves it to the first of O(steps) above the current weight (stays at the last step).
+      - C(advance) moves it to the first of O(steps) above the current weight. At or above the last step it never
+        lowers the weight. Nothing is written, RV(schedule_complete) is true, and a weight above the last step
+        gives a warning.
       - C(promote) sends it everything (O(weight_total)); with O(fold=true), see O(fold).
       - C(abort) sends it nothing (0); the canary backend stays in place at weight 0, ready for a retry.
       - C(read) changes nothing and returns the current weight.
@@ -76,7 +82,9 @@ options:
   weight_total:
     description:
       - What the weights are out of. At most 256 for C(openshift_route) and 1000000 for C(gateway_api).
-      - For C(ingress_nginx) it is written as C(nginx.ingress.kubernetes.io/canary-weight-total) when not 100.
+      - For C(ingress_nginx) it is written as C(nginx.ingress.kubernetes.io/canary-weight-total) when not 100, and it
+        must be at least 100. ingress-nginx only honours a C(canary-weight-total) above 100 and uses 100 otherwise.
+        When reading a canary Ingress, a C(canary-weight-total) of 100 or less is likewise taken as 100.
     type: int
     default: 100
   fold:
@@ -89,7 +97,7 @@ options:
   rules:
     description:
       - C(gateway_api) only. Rules to shift, by C(name) or by zero-based index. By default every rule that
-        references O(stable_backend) or O(canary_backend).
+        references O(stable_backend). A rule named here must reference O(stable_backend).
     type: list
     elements: str
   canary_port:
@@ -197,11 +205,20 @@ object:
   returned: always
   type: dict
 rules:
-  description: Per-rule (C(gateway_api)) or per-route (C(openshift_route)) raw weights after the task.
+  description:
+    - Per-rule (C(gateway_api)) or per-route (C(openshift_route)) raw weights after the task.
+    - C(weight) is the canary's share of the rule, out of RV(weight_total). C(other_weight), present when other
+      backendRefs of the rule carry weight, is their sum.
   returned: always
   type: list
   elements: dict
   sample: [{index: 0, name: api, stable_weight: 75, canary_weight: 25, weight: 25}]
+schedule_complete:
+  description: With O(action=advance), whether the canary was already at or above the last of O(steps), so
+    nothing was changed.
+  returned: when O(action=advance)
+  type: bool
+  sample: false
 """
 
 import copy
@@ -332,6 +349,10 @@ def execute(module, client):
         "object": _clean(written),
         "rules": decision["detail"],
     }
+    if "schedule_complete" in decision:
+        result["schedule_complete"] = decision["schedule_complete"]
+    if decision.get("warning"):
+        module.warn(decision["warning"])
     if module._diff:
         result["diff"] = {"before": _clean(decision["before"]), "after": _clean(decision["after"])}
     module.exit_json(**result)

@@ -76,6 +76,34 @@ def test_advance_moves_to_first_step_above_current_weight(current, expected):
     assert tw.target_weight("advance", current, 100, steps=[10, 25, 50, 100]) == expected
 
 
+@pytest.mark.parametrize("current", [50, 60, 99.5])
+def test_advance_at_or_past_the_last_step_keeps_the_current_weight(current):
+    assert tw.target_weight("advance", current, 100, steps=[10, 25, 50]) == current
+
+
+@pytest.mark.parametrize("provider", ["gateway_api", "openshift_route", "ingress_nginx"])
+def test_advance_from_above_the_schedule_writes_nothing_and_says_so(provider):
+    if provider == "gateway_api":
+        objects = {"route": httproute(rule(ref("s", 40), ref("c", 60)))}
+    elif provider == "openshift_route":
+        objects = {"route": {"metadata": {"name": "r"}, "spec": {
+            "to": {"kind": "Service", "name": "s", "weight": 40},
+            "alternateBackends": [{"kind": "Service", "name": "c", "weight": 60}]}}}
+    else:
+        objects = {"primary": primary_ingress(), "canary": tw.ingress_apply({"metadata": {"name": "x"}}, 60)}
+    d = tw.plan(provider, objects, "advance", "s", "c", steps=[10, 25, 50], canary_name="x")
+    assert (d["previous_weight"], d["weight"], d["operation"]) == (60, 60, "none")
+    assert d["schedule_complete"] is True and "above the last step 50" in d["warning"]
+
+
+def test_advance_to_the_last_step_reports_the_schedule_complete_only_when_there():
+    route = httproute(rule(ref("s", 75), ref("c", 25)))
+    step = tw.plan("gateway_api", {"route": route}, "advance", "s", "c", steps=[10, 25, 50])
+    assert (step["weight"], step["schedule_complete"], step.get("warning")) == (50, False, None)
+    done = tw.plan("gateway_api", {"route": step["after"]}, "advance", "s", "c", steps=[10, 25, 50])
+    assert (done["weight"], done["operation"], done["schedule_complete"]) == (50, "none", True)
+
+
 def test_advance_rejects_steps_that_do_not_increase():
     with pytest.raises(tw.WeightError) as e:
         tw.target_weight("advance", 0, 100, steps=[10, 50, 25])
@@ -200,10 +228,55 @@ def test_gateway_promote_with_fold_removes_canary_and_gives_stable_everything():
     assert again["operation"] == "none"
 
 
-def test_gateway_other_backends_in_a_rule_are_untouched():
-    route = httproute(rule(ref("vcci-stable", 90), ref("vcci-canary", 10), ref("mirror", 5)))
+def test_gateway_third_backend_keeps_its_weight_and_canary_gets_its_real_share():
+    route = httproute(rule(ref("vcci-stable", 90), ref("vcci-canary", 10), ref("legacy", 5)))
+    read = tw.plan("gateway_api", {"route": route}, "read", "vcci-stable", "vcci-canary")
+    # 10 of 105: the canary really gets 9.52 % of the rule's requests, not 10 %.
+    assert read["previous_weight"] == pytest.approx(9.52)
+    assert read["detail"][0]["other_weight"] == 5
     d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=50)
-    assert weights_of(d["after"]) == {"vcci-stable": 50, "vcci-canary": 50, "mirror": 5}
+    assert weights_of(d["after"]) == {"vcci-stable": 45, "vcci-canary": 50, "legacy": 5}
+    assert d["weight"] == 50 and d["detail"][0]["weight"] == 50
+    again = tw.plan("gateway_api", {"route": d["after"]}, "set", "vcci-stable", "vcci-canary", weight=50)
+    assert again["operation"] == "none" and again["previous_weight"] == 50
+
+
+def test_gateway_canary_weight_that_the_other_backends_leave_no_room_for_is_an_error_naming_weight():
+    route = httproute(rule(ref("vcci-stable", 50), ref("vcci-canary", 0), ref("legacy", 20)))
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("gateway_api", {"route": route}, "promote", "vcci-stable", "vcci-canary")
+    assert e.value.param == "weight" and "at most 80" in str(e.value) and "legacy" not in str(e.value)
+    ok = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=80)
+    assert weights_of(ok["after"]) == {"vcci-stable": 0, "vcci-canary": 80, "legacy": 20}
+
+
+def test_gateway_default_rules_skip_a_canary_only_rule_for_testers():
+    testers = rule(ref("vcci-canary"), name="testers")
+    testers["matches"] = [{"headers": [{"name": "X-Canary", "value": "always"}]}]
+    route = httproute(testers, rule(ref("vcci-stable", 100), name="api"))
+    read = tw.plan("gateway_api", {"route": route}, "read", "vcci-stable", "vcci-canary")
+    assert read["previous_weight"] == 0, "the testers' rule must not count as 100 % canary"
+    assert [r["name"] for r in read["detail"]] == ["api"]
+    d = tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10)
+    assert weights_of(d["after"], 0) == {"vcci-canary": None}, "the testers' rule is left alone"
+    assert weights_of(d["after"], 1) == {"vcci-stable": 90, "vcci-canary": 10}
+
+
+def test_gateway_route_whose_rules_reference_only_the_canary_is_an_error_naming_the_backends():
+    route = httproute(rule(ref("vcci-canary"), name="testers"))
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("gateway_api", {"route": route}, "read", "vcci-stable", "vcci-canary")
+    msg = str(e.value)
+    assert e.value.param == "stable_backend"
+    assert "'vcci-stable'" in msg and "testers" in msg and "only canary_backend 'vcci-canary'" in msg
+    assert "rules" in msg
+
+
+def test_gateway_naming_a_canary_only_rule_is_an_error_naming_rules():
+    route = httproute(rule(ref("vcci-canary"), name="testers"), rule(ref("vcci-stable"), name="api"))
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("gateway_api", {"route": route}, "set", "vcci-stable", "vcci-canary", weight=10, rules=["testers"])
+    assert e.value.param == "rules" and "only canary_backend" in str(e.value)
 
 
 def test_gateway_route_without_the_stable_backend_is_an_error():
@@ -257,6 +330,31 @@ def test_ingress_weight_total_is_written_and_read_back():
     assert ann[NGX + "canary-weight"] == "3" and ann[NGX + "canary-weight-total"] == "1000"
     assert tw.ingress_read(d["after"], 1000) == 3
     assert tw.ingress_read(d["after"], 100) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("total", [1, 50, 99])
+def test_ingress_weight_total_below_100_is_rejected_naming_the_parameter(total):
+    # ingress-nginx's balancer.lua uses canary-weight-total only when it is above 100.
+    for action, kw in (("set", {"weight": 1}), ("read", {})):
+        with pytest.raises(tw.WeightError) as e:
+            tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": None}, action, "vcci-stable",
+                    "vcci-canary", weight_total=total, canary_name="c", **kw)
+        assert e.value.param == "weight_total" and "at least 100" in str(e.value)
+
+
+@pytest.mark.parametrize("weight, total, percent", [("25", "50", 25), ("50", "50", 50), ("75", "50", 75),
+                                                    ("150", "50", 100), ("25", "100", 25), ("25", "200", 12.5),
+                                                    ("-5", "100", 0)])
+def test_ingress_canary_written_by_someone_else_is_read_as_ingress_nginx_routes_it(weight, total, percent):
+    canary = {"metadata": {"name": "c", "annotations": {NGX + "canary": "true", NGX + "canary-weight": weight,
+                                                        NGX + "canary-weight-total": total}}}
+    assert tw.ingress_read(canary, 100) == pytest.approx(percent)
+    d = tw.plan("ingress_nginx", {"primary": primary_ingress(), "canary": canary}, "set", "vcci-stable",
+                "vcci-canary", weight=25, canary_name="c")
+    ann = d["after"]["metadata"]["annotations"]
+    assert (ann[NGX + "canary-weight"], ann[NGX + "canary-weight-total"]) == ("25", "100")
+    assert d["previous_weight"] == pytest.approx(percent)
+    assert (d["operation"] == "none") == ((weight, total) == ("25", "100"))
 
 
 def test_ingress_abort_without_canary_creates_nothing():
@@ -375,20 +473,67 @@ def test_property_route_weights_always_sum_to_weight_total(total, data):
     assert tw.route_read(d["after"], "csrd-stable", "csrd-canary", total)[0] == pytest.approx(w)
 
 
-@given(w=weights, total=st.integers(min_value=1, max_value=10000))
-def test_property_ingress_weight_round_trips_through_annotations(w, total):
+def nginx_balancer_share(weight, annotated_total):
+    """Fraction of requests ingress-nginx's balancer.lua sends to the canary, by its own rule.
+
+    ``total = 100; if weightTotal > 100 then total = weightTotal end;
+    if math.random(total) <= weight then canary``: count the draws 1..total that pick the canary.
+    """
+    total = annotated_total if annotated_total > 100 else 100
+    return sum(1 for draw in range(1, total + 1) if draw <= weight) / total
+
+
+@given(w=st.integers(min_value=0, max_value=10000), total=st.integers(min_value=1, max_value=10000))
+def test_property_ingress_weight_written_is_the_share_ingress_nginx_routes(w, total):
     w = min(w, total)
-    canary = tw.ingress_apply({"metadata": {"name": "c"}}, w, total)
-    assert tw.ingress_read(canary, total) == pytest.approx(w)
-    assert tw.ingress_apply(canary, w, total) == canary
+    objects = {"primary": primary_ingress(), "canary": None}
+    try:
+        d = tw.plan("ingress_nginx", objects, "set", "vcci-stable", "vcci-canary", weight=w, weight_total=total,
+                    canary_name="c")
+    except tw.WeightError as e:
+        # A total ingress-nginx would not honour is refused, never written.
+        assert total < 100 and e.param == "weight_total"
+        return
+    if d["after"] is None:
+        assert w == 0
+        return
+    ann = d["after"]["metadata"]["annotations"]
+    routed = nginx_balancer_share(int(ann[NGX + "canary-weight"]), int(ann.get(NGX + "canary-weight-total", 100)))
+    assert routed == pytest.approx(w / total), "what ingress-nginx routes must be what was asked"
+    assert tw.ingress_read(d["after"], total) == pytest.approx(w)
+    assert tw.ingress_apply(d["after"], w, total) == d["after"]
 
 
-@given(steps=st.lists(weights, min_size=1, max_size=6, unique=True).map(sorted), current=weights)
-def test_property_advance_never_goes_down_or_skips_a_step(steps, current):
-    nxt = tw.next_step(current, steps)
-    assert nxt in steps
+@given(w=st.integers(min_value=-10, max_value=20000), annotated=st.integers(min_value=1, max_value=20000))
+def test_property_ingress_read_matches_the_ingress_nginx_balancer(w, annotated):
+    canary = {"metadata": {"name": "c", "annotations": {NGX + "canary": "true", NGX + "canary-weight": str(w),
+                                                        NGX + "canary-weight-total": str(annotated)}}}
+    assert tw.ingress_read(canary, 100) == pytest.approx(100 * nginx_balancer_share(w, annotated))
+
+
+@given(stable=st.integers(0, 1000), canary=st.integers(0, 1000), other=st.integers(0, 100), w=weights)
+def test_property_gateway_reported_weight_is_the_canarys_real_share(stable, canary, other, w):
+    route = httproute(rule(ref("s", stable), ref("c", canary), ref("o", other)))
+    read = tw.plan("gateway_api", {"route": route}, "read", "s", "c")
+    total = stable + canary + other
+    assert read["previous_weight"] == pytest.approx(100 * canary / total if total else 0, abs=0.01)
+    try:
+        d = tw.plan("gateway_api", {"route": route}, "set", "s", "c", weight=w)
+    except tw.WeightError as e:
+        assert e.param == "weight" and w + other > 100
+        return
+    ws = weights_of(d["after"])
+    assert ws["o"] == other
+    assert ws["c"] / (ws["s"] + ws["c"] + ws["o"]) == pytest.approx(w / 100)
+
+
+@given(steps=st.lists(weights, min_size=1, max_size=6, unique=True).map(sorted),
+       current=st.one_of(weights, st.floats(min_value=0, max_value=100)))
+def test_property_advance_never_goes_down_and_never_skips_a_step(steps, current):
+    nxt = tw.target_weight("advance", current, 100, steps=steps)
+    assert nxt >= current, "advance must never lower the weight"
     if current < steps[-1]:
-        assert nxt > current
+        assert nxt in steps and nxt > current
         assert not [s for s in steps if current < s < nxt]
     else:
-        assert nxt == steps[-1]
+        assert nxt == current, "at or past the last step the weight stays"
