@@ -28,6 +28,9 @@ JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 APPLY = "application/apply-patch+yaml"
 SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# The NamespaceLifecycle admission plugin refuses to delete these.
+# https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#namespacelifecycle
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 class Options:
@@ -148,12 +151,22 @@ class API:
         except NotFound:
             raise not_found(rt, name) from None
 
-    def _require_namespace(self, ns: str) -> None:
+    def _admit_create_in(self, rt: ResourceType, ns: str, name: str) -> None:
+        """NamespaceLifecycle admission for a create: the namespace must exist and not be Terminating.
+        https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#namespacelifecycle
+        """
         try:
-            self.store.get("namespaces", None, ns)
+            namespace = self.store.get("namespaces", None, ns)
         except NotFound:
             raise APIError(404, "NotFound", f'namespaces "{ns}" not found',
                            {"name": ns, "kind": "namespaces"}) from None
+        if _is_terminating_namespace(namespace):
+            what = f'{rt.qualified} "{name}"' if name else rt.qualified
+            raise APIError(403, "Forbidden", f"{what} is forbidden: unable to create new content in namespace {ns} "
+                                             "because it is being terminated",
+                           {"name": name, "group": rt.group, "kind": rt.plural,
+                            "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                        "message": f"namespace {ns} is being terminated"}]})
 
     def _check_type_meta(self, rt: ResourceType, obj: dict) -> None:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -226,6 +239,9 @@ class API:
     def _prepare_status_on_create(self, rt: ResourceType, obj: dict) -> None:
         if "status" in rt.subresources and rt.key not in ("services", "namespaces"):
             obj.pop("status", None)
+        if rt.key == "namespaces":
+            # A new Namespace is Active whatever the client sent (the namespace strategy's PrepareForCreate).
+            obj["status"] = {"phase": "Active"}
         if rt.key == "pods":
             spec = obj.get("spec") or {}
             limited = any((c.get("resources") or {}).get("requests") or (c.get("resources") or {}).get("limits")
@@ -367,11 +383,11 @@ class API:
         dry = opts.dry_run
         manager = manager_from(opts, user_agent)
         obj, warnings = self.decode(rt, parse_object_body(body, content_type), opts, ns)
+        meta = obj["metadata"]
         if rt.namespaced:
             if not ns:
                 raise bad_request("the server could not find the requested resource")
-            self._require_namespace(ns)
-        meta = obj["metadata"]
+            self._admit_create_in(rt, ns, meta.get("name") or "")
         if meta.get("resourceVersion"):
             raise APIError(500, "InternalError", "resourceVersion should not be set on objects to be created")
         for key in ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -388,10 +404,20 @@ class API:
         try:
             created = self.store.create(rt.key, obj, uid=uid, dry_run=dry)
         except AlreadyExists as exc:
-            raise from_store(exc, rt, meta.get("name", "")) from None
+            raise self._already_exists(exc, rt, meta.get("namespace"), meta.get("name", "")) from None
         except ValueError as exc:
             raise bad_request(str(exc)) from None
         return Outcome(201, created, warnings=warnings)
+
+    def _already_exists(self, exc: AlreadyExists, rt: ResourceType, namespace: str | None,
+                        name: str) -> APIError:
+        """409 AlreadyExists; kube-apiserver says so when the existing object is still being deleted (a
+        Terminating namespace, a pod in its grace period), since retrying later will then succeed."""
+        err = from_store(exc, rt, name)
+        with contextlib.suppress(NotFound):
+            if self.store.get(rt.key, namespace, name)["metadata"].get("deletionTimestamp"):
+                err.message = f"object is being deleted: {err.message}"
+        return err
 
     def _store_update(self, rt: ResourceType, obj: dict, part: str, dry: bool) -> dict:
         name = obj["metadata"].get("name", "")
@@ -400,8 +426,10 @@ class API:
         except StoreError as exc:
             raise from_store(exc, rt, name) from None
         meta = result.get("metadata") or {}
-        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not dry and rt.key != "pods":
-            # The last finalizer is gone: the object's deletion completes now.
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not dry \
+                and rt.key not in ("pods", "namespaces"):
+            # The last finalizer is gone: the object's deletion completes now. (The kubelet finishes a pod's
+            # deletion, the namespace controller a Namespace's, once it is empty.)
             with contextlib.suppress(NotFound):
                 self.store.delete(rt.key, meta.get("namespace"), name)
         return result
@@ -619,8 +647,10 @@ class API:
             raise APIError(409, "Conflict", f"Precondition failed: ResourceVersion in precondition: "
                                             f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
                                             f"{meta.get('resourceVersion')}", {"name": name, "kind": rt.plural})
+        if rt.key == "namespaces":
+            return self._delete_namespace(obj, dry)
         if dry:
-            return Outcome(200, obj if rt.key in ("pods", "services", "namespaces") else self._success(rt, obj))
+            return Outcome(200, obj if rt.key in ("pods", "services") else self._success(rt, obj))
         if policy == "Orphan":
             self._orphan_dependents(meta.get("uid"))
         try:
@@ -642,6 +672,26 @@ class API:
         if rt.key in ("pods", "services", "namespaces"):
             return Outcome(200, deleted)
         return Outcome(200, self._success(rt, deleted))
+
+    def _delete_namespace(self, obj: dict, dry: bool) -> Outcome:
+        """DELETE of a Namespace, as the namespace registry does it: mark it (deletionTimestamp, phase
+        Terminating) and answer the object with 200; the namespace controller (here the garbage collector)
+        deletes what it contains, then the Namespace itself. Until then it can be read, refuses new content
+        and cannot be created again (409). A repeated DELETE answers the Terminating object again.
+        https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/namespace-v1/
+        https://kubernetes.io/docs/tasks/administer-cluster/namespaces/#deleting-a-namespace
+        """
+        name = obj["metadata"]["name"]
+        if name in IMMORTAL_NAMESPACES:
+            raise APIError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                           {"name": name, "kind": "namespaces"})
+        if dry or obj["metadata"].get("deletionTimestamp"):
+            return Outcome(200, obj)
+        try:
+            marked = self.store.mark_deleting("namespaces", None, name, None, status={"phase": "Terminating"})
+        except NotFound:
+            raise not_found(REGISTRY.by_key("namespaces"), name) from None
+        return Outcome(200, marked)
 
     @staticmethod
     def _success(rt, obj) -> dict:
@@ -696,6 +746,11 @@ class API:
                     raise
         return Outcome(200, {"kind": rt.list_kind, "apiVersion": rt.api_version,
                              "metadata": {"resourceVersion": rv}, "items": deleted})
+
+
+def _is_terminating_namespace(namespace: dict) -> bool:
+    return bool(namespace["metadata"].get("deletionTimestamp")
+                or (namespace.get("status") or {}).get("phase") == "Terminating")
 
 
 def _with(opts: Options, **values) -> Options:

@@ -261,15 +261,21 @@ class ObjectStore:
                 return new
             return self._commit("MODIFIED", resource, ns, name, new)
 
-    def mark_deleting(self, resource: str, namespace: str | None, name: str, grace_seconds: int) -> dict:
-        """Set deletionTimestamp (graceful pod deletion); the owner of the object deletes it later."""
+    def mark_deleting(self, resource: str, namespace: str | None, name: str, grace_seconds: int | None,
+                      status: dict | None = None) -> dict:
+        """Set deletionTimestamp (graceful pod deletion, finalizers, namespaces); whoever owns the object's
+        teardown deletes it later. ``grace_seconds`` None: no deletionGracePeriodSeconds (a Namespace has
+        none); ``status``: fields merged into status in the same write (a Namespace turns Terminating)."""
         with self._lock:
             obj = self.get(resource, namespace, name)
             meta = obj["metadata"]
             if meta.get("deletionTimestamp"):
                 return obj
             meta["deletionTimestamp"] = now_rfc3339()
-            meta["deletionGracePeriodSeconds"] = grace_seconds
+            if grace_seconds is not None:
+                meta["deletionGracePeriodSeconds"] = grace_seconds
+            if status:
+                obj["status"] = {**(obj.get("status") or {}), **status}
             return self._commit("MODIFIED", resource, namespace or "", name, obj)
 
     def delete(self, resource: str, namespace: str | None, name: str, uid: str | None = None) -> dict:

@@ -5,8 +5,13 @@
 - Foreground deletion: an owner carrying deletionTimestamp and the ``foregroundDeletion`` finalizer
   loses its dependents first, then the finalizer, then itself; ``orphan`` drops the dependents'
   ownerReferences to it instead.
-- A deleted Namespace (gone, or Terminating with deletionTimestamp) loses everything in it; a
-  Terminating one is then removed once empty.
+- Namespace controller: a Terminating Namespace (DELETE through the API sets deletionTimestamp and
+  status.phase=Terminating) loses everything in it, then is removed once empty and free of
+  metadata.finalizers. Its spec.finalizers (``kubernetes``) stand for this controller's own work, so
+  they need no separate /finalize step here.
+  https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/namespace-v1/#NamespaceSpec
+- A Namespace removed from the store directly (not through the API) loses exactly what it held at that
+  moment, even if a namespace of the same name is created again before the cleanup runs.
 Pods are deleted gracefully (deletionTimestamp) so that the kubelet stops what runs for them.
 Events older than an hour are dropped (kube-apiserver's default --event-ttl).
 """
@@ -14,6 +19,7 @@ Events older than an hour are dropped (kube-apiserver's default --event-ttl).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 from rehearsal.kubeapi.controllers.manager import Controller
@@ -31,16 +37,26 @@ class GarbageCollector(Controller):
 
     def __init__(self, store):
         super().__init__(store)
-        self._deleted_namespaces: set[str] = set()
+        # namespace name -> (resource, name, uid) of what it held when it was removed from the store
+        self._leftovers: dict[str, set[tuple[str, str, str]]] = {}
+        self._leftovers_lock = threading.Lock()
+        store.subscribe(self._remember_contents_of_removed_namespace)
+
+    def _remember_contents_of_removed_namespace(self, ev: Event) -> None:
+        # Runs under the store lock at the very commit that removed the namespace, so the listing is exactly
+        # its content then: a namespace re-created under the same name later keeps its own new objects.
+        if ev.resource != "namespaces" or ev.type != "DELETED":
+            return
+        name = ev.object["metadata"]["name"]
+        held = {(r, o["metadata"]["name"], o["metadata"].get("uid"))
+                for r in self.store.resources() for o in self.store.list(r, name)[0]}
+        with self._leftovers_lock:
+            self._leftovers.setdefault(name, set()).update(held)
 
     def keys_for(self, ev: Event):
         if ev.resource == "namespaces":
-            obj = ev.object
-            name = obj["metadata"]["name"]
-            if ev.type == "DELETED" or is_terminating(obj):
-                if ev.type == "DELETED":
-                    self._deleted_namespaces.add(name)
-                return [NS_PREFIX + name]
+            if ev.type == "DELETED" or is_terminating(ev.object):
+                return [NS_PREFIX + ev.object["metadata"]["name"]]
             return ()
         if ev.type == "DELETED" or (ev.type == "MODIFIED" and is_terminating(ev.object)):
             return [SCAN_KEY]
@@ -51,7 +67,8 @@ class GarbageCollector(Controller):
         for ns in self.store.list("namespaces")[0]:
             if is_terminating(ns):
                 keys.append(NS_PREFIX + ns["metadata"]["name"])
-        keys += [NS_PREFIX + n for n in list(self._deleted_namespaces)]
+        with self._leftovers_lock:
+            keys += [NS_PREFIX + n for n in self._leftovers]
         return keys
 
     def reconcile(self, key: str) -> float | None:
@@ -65,24 +82,56 @@ class GarbageCollector(Controller):
             ns_obj = self.store.get("namespaces", None, name)
         except NotFound:
             ns_obj = None
-        if ns_obj is not None and not is_terminating(ns_obj):
-            self._deleted_namespaces.discard(name)  # re-created: nothing to clean
+        if ns_obj is None:
+            # Nothing may live in a namespace that does not exist (controllers may still have written there).
+            if self._empty(name):
+                return 0.2
+            with self._leftovers_lock:
+                self._leftovers.pop(name, None)
             return None
-        if ns_obj is not None and (ns_obj.get("status") or {}).get("phase") != "Terminating":
+        if not is_terminating(ns_obj):
+            return self._clean_leftovers(name)  # re-created: only what the removed one held goes
+        if (ns_obj.get("status") or {}).get("phase") != "Terminating":
             ns_obj["status"] = {**(ns_obj.get("status") or {}), "phase": "Terminating"}
             ns_obj = self.store.update("namespaces", ns_obj, part="status")
+        if self._empty(name) or ns_obj["metadata"].get("finalizers"):
+            return 0.2  # pods wait for the kubelet (graceful termination); finalizers for their owners
+        with contextlib.suppress(NotFound, Conflict):  # empty: finish the deletion
+            self.store.delete("namespaces", None, name, uid=ns_obj["metadata"]["uid"])
+        return None
+
+    def _empty(self, name: str) -> int:
+        """Delete everything in namespace ``name`` (pods gracefully); how many objects were still there."""
         left = 0
         for resource in self.store.resources():
             for obj in self.store.list(resource, name)[0]:
                 left += 1
                 self._delete(resource, obj)
-        if left:
-            return 0.2
-        self._deleted_namespaces.discard(name)
-        if ns_obj is not None:  # Terminating and now empty: finish the deletion
-            with contextlib.suppress(NotFound, Conflict):
-                self.store.delete("namespaces", None, name, uid=ns_obj["metadata"]["uid"])
-        return None
+        return left
+
+    def _clean_leftovers(self, name: str) -> float | None:
+        """Delete what a namespace removed from the store held; 0.2 (look again) while some is left."""
+        with self._leftovers_lock:
+            held = set(self._leftovers.get(name, ()))
+        if not held:
+            return None
+        gone = set()
+        for resource, obj_name, uid in held:
+            try:
+                obj = self.store.get(resource, name, obj_name)
+            except NotFound:
+                obj = None
+            if obj is None or obj["metadata"].get("uid") != uid:
+                gone.add((resource, obj_name, uid))
+            else:
+                self._delete(resource, obj)
+        with self._leftovers_lock:
+            remaining = self._leftovers.get(name, set()) - gone
+            if remaining:
+                self._leftovers[name] = remaining
+            else:
+                self._leftovers.pop(name, None)
+        return 0.2 if remaining else None
 
     # -- owner references -------------------------------------------------------------------
     def _scan(self) -> float | None:

@@ -166,6 +166,8 @@ def record_event(store: ObjectStore, involved: dict, reason: str, message: str, 
                  type_: str = "Normal") -> None:
     """A core/v1 Event about ``involved``, as client-go's event recorder writes one (best effort)."""
     meta = involved.get("metadata") or {}
+    if _namespace_terminating(store, meta.get("namespace") or "default"):
+        return  # kube-apiserver refuses new content there (NamespaceLifecycle), so the recorder's write fails
     now = now_rfc3339()
     event = {
         "apiVersion": "v1",
@@ -188,3 +190,10 @@ def record_event(store: ObjectStore, involved: dict, reason: str, message: str, 
     }
     with contextlib.suppress(AlreadyExists, ValueError):
         store.create("events", event)
+
+
+def _namespace_terminating(store: ObjectStore, name: str) -> bool:
+    try:
+        return is_terminating(store.get("namespaces", None, name))
+    except NotFound:
+        return False

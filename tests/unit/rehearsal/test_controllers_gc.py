@@ -84,3 +84,15 @@ def test_terminating_namespace_is_emptied_then_removed(kube):
     wait_for(lambda: kube.get("namespaces", "tmp", namespace=None) is None, message="namespace removed")
     assert kube.items("configmaps", "tmp") == []
     assert ("MODIFIED", "Terminating") in phases  # shown as Terminating while it is being emptied
+
+
+def test_namespace_removed_and_re_created_at_once_loses_its_old_objects_and_keeps_its_new_ones(kube):
+    kube.store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "again"}})
+    kube.store.create("configmaps", {"metadata": {"name": "old", "namespace": "again"}})
+    kube.store.delete("namespaces", None, "again")
+    # Re-created before the collector ran: what the removed namespace held still goes, the new content stays.
+    kube.store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "again"}})
+    kube.store.create("configmaps", {"metadata": {"name": "new", "namespace": "again"}})
+    wait_for(lambda: kube.get("configmaps", "old", namespace="again") is None, message="old content collected")
+    time.sleep(1.5)  # more than a GC resync period
+    assert [c["metadata"]["name"] for c in kube.items("configmaps", "again")] == ["new"]

@@ -245,6 +245,25 @@ def test_status_and_scale_subresources(client):
     assert client.get(f"{DEPLOYS}/sub").json()["spec"]["replicas"] == 4
 
 
+def test_generation_moves_on_spec_changes_only(client):
+    # metadata.generation counts changes of the desired state: label, annotation and status writes leave it.
+    # https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/object-meta/#ObjectMeta
+    path = f"{DEPLOYS}/generations"
+    assert client.post(DEPLOYS, deployment("generations")).json()["metadata"]["generation"] == 1
+    labelled = client.patch(path, {"metadata": {"labels": {"tier": "web"}, "annotations": {"note": "x"}}}, MERGE)
+    assert labelled.json()["metadata"]["labels"]["tier"] == "web"
+    assert labelled.json()["metadata"]["generation"] == 1
+    status = client.patch(f"{path}/status", {"status": {"observedGeneration": 1, "replicas": 1}}, MERGE)
+    assert status.json()["status"]["replicas"] == 1
+    assert status.json()["metadata"]["generation"] == 1
+    obj = status.json()
+    obj["status"]["readyReplicas"] = 1
+    assert client.put(f"{path}/status", obj).json()["metadata"]["generation"] == 1
+    spec = client.patch(path, {"spec": {"replicas": 3}}, MERGE)
+    assert (spec.json()["spec"]["replicas"], spec.json()["metadata"]["generation"]) == (3, 2)
+    assert client.get(path).json()["metadata"]["generation"] == 2
+
+
 def test_table_output_for_kubectl_get(client):
     client.post(DEPLOYS, deployment("tabled", replicas=3))
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
