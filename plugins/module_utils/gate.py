@@ -11,12 +11,17 @@ evaluations (one every ``step``) through ``query_range``:
 * ``mode: hold`` (gates): every evaluation in the window must pass; a window not
   yet full of data is *inconclusive*.
 * ``mode: breach`` (rollback triggers): the check fails only when every
-  evaluation in the window breaches, i.e. the breach is sustained.
+  evaluation in the window breaches, i.e. the breach is sustained. One
+  evaluation in the window that passes proves it was not sustained (pass). An
+  evaluation without data (a scrape gap, a pod whose series went stale, NaN) proves
+  nothing either way. So a window whose measured points all breach but which has
+  gaps is *inconclusive*, not "not sustained". Otherwise a scrape gap, or a crashing
+  canary that stops reporting, would make a sustained breach pass.
 
 Verdicts: ``pass``, ``fail``, ``inconclusive`` (no data, NaN, Prometheus
-unreachable) and ``error`` (Prometheus rejected the query, or it returned more
-than one series). A gate fails closed: inconclusive counts as a failure unless
-the caller explicitly accepts it; error always fails.
+unreachable) and ``error`` (Prometheus rejected the query or the credentials,
+or the query returned more than one series). A gate fails closed: inconclusive
+counts as a failure unless the caller explicitly accepts it; error always fails.
 
 Clocks and sleep are injected so polling is unit-tested without waiting.
 """
@@ -243,20 +248,26 @@ def _evaluate_window(client, check, now, result):
         verdicts.append((ts, value) + check.judge(value, baselines.get(ts) if check.baseline_query else None))
     present = [v for v in verdicts if v[2] != INCONCLUSIVE]
     breaches = [v for v in present if v[2] == FAIL]
+    missing = n - len(present)
     last = verdicts[-1] if verdicts else None
     result.update({
         "value": last[1] if last else None,
         "baseline": baselines.get(last[0]) if last and check.baseline_query else None,
         "ratio": last[3] if last else None,
-        "window": {"expected": n, "with_data": len(present), "breaches": len(breaches),
+        "window": {"expected": n, "with_data": len(present), "missing": missing, "breaches": len(breaches),
                    "values": [_json_number(v[1]) for v in verdicts]},
     })
     if check.mode == "breach":
         if not present:
             return INCONCLUSIVE, "no data in the last {0} evaluations".format(n)
-        if len(breaches) >= n:
-            return FAIL, "breached at all {0} consecutive evaluations (last: {1})".format(n, breaches[-1][4])
-        return PASS, "breached at {0} of {1} evaluations, not sustained".format(len(breaches), n)
+        if len(breaches) < len(present):
+            # A measured evaluation within thresholds: the breach was not sustained, whatever the gaps.
+            return PASS, "breached at {0} of {1} evaluations, not sustained".format(len(breaches), n)
+        if missing:
+            return INCONCLUSIVE, ("breached at all {0} evaluations with data but {1} of {2} have no data (last: {3}): "
+                                  "cannot tell whether the breach was sustained".format(
+                                      len(breaches), missing, n, breaches[-1][4]))
+        return FAIL, "breached at all {0} consecutive evaluations (last: {1})".format(n, breaches[-1][4])
     if breaches:
         return FAIL, "breached at {0} of {1} evaluations (last: {2})".format(len(breaches), n, breaches[-1][4])
     if len(present) < n:

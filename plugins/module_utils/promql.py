@@ -16,6 +16,10 @@ Two kinds of failure are kept apart, because a gate treats them differently:
 * ``PrometheusQueryError`` -- Prometheus answered and rejected the query
   (``bad_data``, ``execution`` ...). Retrying will not help; the gate is
   misconfigured, its verdict is *error*.
+* ``PrometheusAuthError`` (a ``PrometheusQueryError``) -- HTTP 401, 403 or 407: the
+  credentials are wrong or missing. That is a misconfiguration too, never an outage:
+  it is not retried, and a gate's verdict is *error*, which fails the gate even
+  with ``inconclusive: pass``. A wrong token must never let a gate pass.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -53,6 +57,13 @@ class PrometheusQueryError(PrometheusError):
         super(PrometheusQueryError, self).__init__(msg)
         self.error_type = error_type
         self.status = status
+
+
+class PrometheusAuthError(PrometheusQueryError):
+    """Prometheus (or a proxy in front of it) refused the credentials: HTTP 401, 403 or 407."""
+
+
+AUTH_STATUSES = (401, 403, 407)
 
 
 class PrometheusClient(object):
@@ -136,9 +147,10 @@ class PrometheusClient(object):
                 raw = b""
             if status in RETRY_STATUSES:
                 raise PrometheusUnavailable("HTTP {0} from {1}".format(status, url)) from e
-            if status in (401, 403):
-                raise PrometheusUnavailable(
-                    "HTTP {0} from {1}: check token / username / password".format(status, url)) from e
+            if status in AUTH_STATUSES:
+                raise PrometheusAuthError(
+                    "HTTP {0} from {1}: credentials refused, check token / username / password".format(status, url),
+                    "unauthorized", status) from e
         except (URLError, UrlsConnectionError, socket.timeout, OSError) as e:
             reason = getattr(e, "reason", e)
             raise PrometheusUnavailable("cannot reach {0}: {1}".format(url, reason)) from e

@@ -18,14 +18,17 @@ description:
   - With O(checks[].for) a check looks at a window of consecutive evaluations through C(query_range). In
     C(mode=hold) every evaluation in the window must pass (a gate); in C(mode=breach) the check fails only
     when every evaluation in the window breaches (a rollback trigger such as "error rate above 5 % for 5
-    consecutive minutes").
+    consecutive minutes"). In C(mode=breach) a window whose measured evaluations all breach but which has
+    evaluations without data (a scrape gap) is C(inconclusive), not a pass. One measured evaluation within
+    thresholds makes it a pass (not sustained).
   - Without O(duration) the checks are evaluated once. With O(duration) they are evaluated every
     O(interval); polling stops as soon as O(failure_limit) evaluation rounds have failed (early abort, which
     is what makes detection fast), O(inconclusive_limit) rounds could not measure, or O(success_after)
     consecutive rounds have passed.
   - A gate fails closed. No data, NaN, or Prometheus unreachable makes a check C(inconclusive), which fails
-    the gate unless O(inconclusive=pass). A query Prometheus rejects, or one returning more than one series,
-    is an C(error) and always fails.
+    the gate unless O(inconclusive=pass). A query Prometheus rejects, one returning more than one series, or
+    credentials refused (HTTP 401, 403 or 407) is an C(error) and always fails, so a wrong token never passes
+    a gate.
   - Read-only; it runs in check mode as well and never reports C(changed).
 author:
   - GreenLang platform engineering (@greenlang)
@@ -162,6 +165,7 @@ options:
   retries:
     description:
       - Extra attempts on transport errors and HTTP 429/502/503/504 before a check is inconclusive.
+      - HTTP 401, 403 and 407 are not retried.
     type: int
     default: 2
   backoff:
@@ -285,7 +289,8 @@ checks:
       description: Ratio threshold, with O(checks[].baseline_query).
       type: float
     window:
-      description: With O(checks[].for), points expected, points with data, breaches and the values.
+      description: With O(checks[].for), points expected (C(expected)), with data (C(with_data)), without data
+        (C(missing)), breaching (C(breaches)), and the values.
       type: dict
   sample:
     - name: error_rate

@@ -11,10 +11,12 @@ into the rate window of another.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from module_runner import run_module, run_play
@@ -86,6 +88,41 @@ def test_hung_prometheus_is_inconclusive_after_the_timeout_given_not_ansibles_de
     assert result["failed"] and result["verdict"] == "inconclusive"
     assert "timed out" in result["checks"][0]["reason"]
     assert result["elapsed"] < 3, "the query waited longer than its 1 s timeout (the transport default is 10 s)"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_prometheus_refusing_the_token_fails_the_gate_even_with_inconclusive_pass(status):
+    # An authenticating proxy in front of Prometheus, as in production: it refuses the token.
+    seen = []
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(status)
+            self.send_header("Content-Length", "12")
+            self.end_headers()
+            self.wfile.write(b"unauthorized")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        result = run_module("greenlang.launch.metric_gate", {
+            "url": f"http://127.0.0.1:{server.server_address[1]}", "token": "expired-token", "retries": 2,
+            "backoff": 0.1, "inconclusive": "pass", "interval": 1, "duration": 5,
+            "checks": [{"name": "error_rate", "query": error_rate("any"), "max": 0.01}]})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert result["failed"] is True and result["passed"] is False
+    assert (result["verdict"], result["rounds"]) == ("error", 1)
+    assert f"HTTP {status}" in result["checks"][0]["reason"] and "error_rate" in result["msg"]
+    assert seen == ["Bearer expired-token"], "refused credentials are not retried"
+    assert "expired-token" not in json.dumps(result), "the token is no_log"
 
 
 def test_no_data_for_the_query_is_inconclusive(exporter, prometheus):
@@ -164,7 +201,18 @@ def test_baseline_ratio_compares_canary_with_stable_latency(exporter, prometheus
     play = run_play([
         {"name": "slow", "greenlang.launch.metric_gate": ratio("canary-slow")},
         {"name": "ok", "greenlang.launch.metric_gate": ratio("canary-ok")},
+        {"name": "slow again", "greenlang.launch.metric_gate": ratio("canary-slow")},
+        {"name": "ok again", "greenlang.launch.metric_gate": ratio("canary-ok")},
+        {"name": "slow in check mode", "greenlang.launch.metric_gate": ratio("canary-slow"), "check_mode": True},
+        {"name": "ok in check mode", "greenlang.launch.metric_gate": ratio("canary-ok"), "check_mode": True},
     ])
     assert play["slow"]["failed"] and play["slow"]["checks"][0]["ratio"] == pytest.approx(3.0)
     assert "max_ratio 2.5" in play["slow"]["msg"]
     assert not play["ok"].get("failed") and play["ok"]["checks"][0]["ratio"] == pytest.approx(2.0)
+
+    # Read-only: never changed, and the same verdict on a second run and in check mode.
+    for name in ("slow", "ok"):
+        runs = [play[name], play[f"{name} again"], play[f"{name} in check mode"]]
+        assert [r["changed"] for r in runs] == [False, False, False], name
+        assert len({(r["verdict"], r["passed"], bool(r.get("failed"))) for r in runs}) == 1, name
+        assert [r["checks"][0]["ratio"] for r in runs] == pytest.approx([runs[0]["checks"][0]["ratio"]] * 3)

@@ -11,6 +11,7 @@ import math
 import pytest
 from ansible_collections.greenlang.launch.plugins.module_utils import gate as g
 from ansible_collections.greenlang.launch.plugins.module_utils.promql import (
+    PrometheusAuthError,
     PrometheusQueryError,
     PrometheusUnavailable,
 )
@@ -173,6 +174,23 @@ def test_rejected_query_is_an_error_even_when_inconclusive_passes():
     assert result["verdict"] == "error" and not result["passed"]
 
 
+def test_refused_credentials_are_an_error_even_when_inconclusive_passes():
+    client = ScriptedPrometheus({"err": PrometheusAuthError("HTTP 403 from http://x: credentials refused",
+                                                            "unauthorized", 403)})
+    result, _ = run_gate(client, [{"name": "err", "query": "err", "max": 0.01}], inconclusive="pass")
+    assert (result["verdict"], result["passed"]) == ("error", False)
+    assert "403" in result["checks"][0]["reason"]
+
+
+def test_refused_credentials_stop_a_polling_gate_at_the_first_round_whatever_inconclusive_says():
+    client = ScriptedPrometheus({}, ranges={"err": PrometheusAuthError("HTTP 401", "unauthorized", 401)})
+    result, t = run_gate(client, [{"name": "err", "query": "err", "max": 0.05, "for": "5m", "step": "1m",
+                                   "mode": "breach"}], interval=2, duration=60, inconclusive="pass",
+                         inconclusive_limit=10)
+    assert (result["verdict"], result["passed"], result["rounds"]) == ("error", False, 1)
+    assert result["stopped"] == "failure_limit reached" and t.now == 0
+
+
 def test_query_returning_several_series_is_an_error_asking_to_aggregate():
     client = ScriptedPrometheus({"err": (0.1, 0.2)})
     result, _ = run_gate(client, [{"name": "err", "query": "err", "max": 1}])
@@ -256,6 +274,30 @@ def test_breach_trigger_ignores_a_spike_that_recovers():
                                   "mode": "breach"}])
     assert result["verdict"] == "pass"
     assert result["checks"][0]["window"]["breaches"] == 4
+
+
+@pytest.mark.parametrize("window", [[0.06, None, 0.07, 0.08, 0.09], [None, 0.07, 0.06, 0.08, 0.09],
+                                    [0.06, 0.07, 0.06, 0.08, None], [0.06, float("nan"), 0.06, 0.08, 0.09]])
+def test_breach_trigger_with_a_gap_in_a_breaching_window_is_inconclusive_not_a_pass(window):
+    # A scrape gap (or a canary whose series went stale) is no evidence the breach stopped.
+    gappy = ScriptedPrometheus({}, ranges={"err": window})
+    check = {"name": "err", "query": "err", "max": 0.05, "for": "5m", "step": "1m", "mode": "breach"}
+    result, _ = run_gate(gappy, [check])
+    assert (result["verdict"], result["passed"]) == ("inconclusive", False)
+    c = result["checks"][0]
+    assert (c["window"]["breaches"], c["window"]["missing"]) == (4, 1)
+    assert "4 evaluations with data but 1 of 5 have no data" in c["reason"]
+    accepted, _ = run_gate(ScriptedPrometheus({}, ranges={"err": window}), [check], inconclusive="pass")
+    assert accepted["passed"] and accepted["verdict"] == "inconclusive", "passes only when explicitly accepted"
+
+
+def test_breach_trigger_with_a_gap_and_a_recovered_evaluation_is_not_sustained():
+    # A measured evaluation within threshold breaks the streak, whatever the gaps.
+    recovered = ScriptedPrometheus({}, ranges={"err": [0.06, None, 0.01, 0.08, 0.09]})
+    result, _ = run_gate(recovered, [{"name": "err", "query": "err", "max": 0.05, "for": "5m", "step": "1m",
+                                      "mode": "breach"}])
+    assert result["verdict"] == "pass"
+    assert "not sustained" in result["checks"][0]["reason"]
 
 
 def test_breach_trigger_with_no_data_is_inconclusive():

@@ -159,10 +159,25 @@ def test_non_api_reply_is_unavailable():
     assert "not Prometheus API JSON" in str(e.value)
 
 
-def test_unauthorised_is_unavailable_with_a_hint():
-    with FakeApi([(401, b"unauthorized")]) as api, pytest.raises(p.PrometheusUnavailable) as e:
-        p.PrometheusClient(api.url, retries=0).query("up")
-    assert "401" in str(e.value) and "token" in str(e.value)
+@pytest.mark.parametrize("status", [401, 403, 407])
+def test_refused_credentials_are_an_auth_error_not_retried_and_not_unavailable(status):
+    sleeps = []
+    with FakeApi([(status, b"unauthorized")]) as api, pytest.raises(p.PrometheusAuthError) as e:
+        p.PrometheusClient(api.url, token="wrong", retries=3, sleep=sleeps.append).query("up")
+    assert not isinstance(e.value, p.PrometheusUnavailable)
+    assert isinstance(e.value, p.PrometheusQueryError) and e.value.status == status
+    assert str(status) in str(e.value) and "token" in str(e.value)
+    assert len(api.requests) == 1 and sleeps == [], "a wrong token does not get better by retrying"
+
+
+def test_wrong_token_fails_the_gate_even_when_inconclusive_is_accepted():
+    from ansible_collections.greenlang.launch.plugins.module_utils.gate import Gate
+
+    with FakeApi([(401, b"unauthorized")]) as api:
+        client = p.PrometheusClient(api.url, token="wrong", retries=2, sleep=lambda s: None)
+        result = Gate(client, [{"name": "error_rate", "query": "up", "max": 1}], inconclusive="pass").run()
+    assert (result["verdict"], result["passed"]) == ("error", False)
+    assert "401" in result["checks"][0]["reason"] and "error_rate" in result["msg"]
 
 
 def test_scalar_result_is_one_value():
