@@ -254,8 +254,11 @@ def up(config: StackConfig, timeout: float = 300) -> int:
     with contextlib.suppress(FileNotFoundError):
         config.env_file.unlink()
     log = open(config.log_file, "ab")  # noqa: SIM115 - handed to the daemon
+    serve_cmd = [sys.executable, "-m", "rehearsal", "serve", "--state-dir", str(config.state_dir)]
+    if not config.deploy_manifests:
+        serve_cmd.append("--no-apps")  # the daemon builds its own config from its arguments
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rehearsal", "serve", "--state-dir", str(config.state_dir)],
+        serve_cmd,
         cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -333,5 +336,63 @@ def status(config: StackConfig) -> int:
     print(f"rehearsal stack up (pid {pid})")
     for name, details in info["components"].items():
         print(f"  {name:20} {json.dumps(details)}")
+    # The snapshot above was written at `up`; rollouts change pods afterwards, so ask the API now.
+    print("  pods (live, from the API):")
+    for line in _live_pod_lines(config):
+        print(f"    {line}")
     print(f"  env file: {config.env_file} (source it: `. {config.env_file}`)")
     return 0
+
+
+def _live_pods(config: StackConfig) -> list[dict]:
+    """Every pod in the cluster right now, through kubectl and the stack's kubeconfig."""
+    proc = subprocess.run(
+        ["kubectl", "--kubeconfig", str(config.state_dir / "kubeconfig"),
+         "--cache-dir", str(config.state_dir / "kubectl-cache"), "get", "pods", "--all-namespaces", "-o", "json"],
+        capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip() or f"kubectl exited with {proc.returncode}")
+    return json.loads(proc.stdout)["items"]
+
+
+def describe_pod(pod: dict) -> dict[str, str]:
+    """What `status` shows of one pod: name, version (the image tag), address:port and readiness."""
+    spec, st = pod.get("spec") or {}, pod.get("status") or {}
+    container = (spec.get("containers") or [{}])[0]
+    image = container.get("image", "")
+    version = image.rpartition(":")[2] if ":" in image.rsplit("/", 1)[-1] else "latest"
+    ports = container.get("ports") or [{}]
+    address = f"{st['podIP']}:{ports[0].get('containerPort', 8080)}" if st.get("podIP") else "-"
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+    state = "ready" if ready else "not-ready"
+    if pod["metadata"].get("deletionTimestamp"):
+        state = "terminating"
+    waiting = [(cs.get("state") or {}).get("waiting", {}).get("reason") for cs in st.get("containerStatuses") or []]
+    reasons = [r for r in waiting if r]
+    restarts = sum(cs.get("restartCount", 0) for cs in st.get("containerStatuses") or [])
+    return {"name": pod["metadata"]["name"], "version": version, "address": address,
+            "state": state + (f" ({reasons[0]})" if reasons else ""), "restarts": str(restarts)}
+
+
+def _live_pod_lines(config: StackConfig) -> list[str]:
+    """One line per pod of each app namespace (aligned columns), then a count of the other pods."""
+    try:
+        pods = _live_pods(config)
+    except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+        return [f"(cannot read pods from the API: {exc})"]
+    rows, others = [], {}
+    for app in APPS:
+        mine = sorted((p for p in pods if p["metadata"].get("namespace") == app), key=lambda p: p["metadata"]["name"])
+        rows += [[app, d["name"], d["version"], d["address"], d["state"], f"restarts={d['restarts']}"]
+                 for d in map(describe_pod, mine)] or [[app, "(no pods)"]]
+    for p in pods:
+        ns = p["metadata"].get("namespace", "")
+        if ns not in APPS:
+            others[ns] = others.get(ns, 0) + 1
+    widths = [max(len(r[i]) for r in rows if len(r) > i) for i in range(max(map(len, rows)))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    if others:
+        names = sorted(others)
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        lines.append(f"{sum(others.values())} pod(s) in {len(names)} other namespace(s): {listed}")
+    return lines

@@ -16,6 +16,7 @@ from rehearsal.traffic.controller import TrafficPlane
 from rehearsal.traffic.render import HTTPROUTES
 from tests.integration.traffic_fixtures import (
     MiniCluster,
+    ProbeTarget,
     pod_manifest,
     service_manifest,
     wait_until,
@@ -120,6 +121,135 @@ def test_failing_liveness_probe_restarts_the_container(cluster):
     assert ("Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404") in events
     assert ("Killing", "Container app failed liveness probe, will be restarted") in events
     assert "liveness probe failed" in cluster.runtime.runtime_log(cluster.pod("sick"))
+
+
+# -- probe timing ---------------------------------------------------------------------------------------
+
+
+def is_ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def endpoint_ips(cluster, service: str) -> tuple[list[str], list[str]]:
+    """(ready, not ready) addresses of the Service's Endpoints."""
+    ep = cluster.store.get("endpoints", "default", service)
+    subsets = ep.get("subsets") or []
+    return ([a["ip"] for s in subsets for a in s.get("addresses") or []],
+            [a["ip"] for s in subsets for a in s.get("notReadyAddresses") or []])
+
+
+def with_readiness(pod: dict, probe: dict) -> dict:
+    pod["spec"]["containers"][0]["readinessProbe"] = probe
+    return pod
+
+
+def test_first_readiness_probe_waits_initial_delay_seconds(cluster):
+    with ProbeTarget() as target:
+        cluster.create("pods", with_readiness(pod_manifest("late", "vcci", "v1", readiness=False),
+                                              target.probe(initialDelaySeconds=2, periodSeconds=0.2)))
+        # The container's start as seen from outside: no earlier than the runtime's own start time.
+        wait_until(lambda: cluster.runtime.pid(cluster.pod("late")), timeout=10, interval=0.01, what="process")
+        started = time.monotonic()
+        ready_seen_before_probe = False
+        while target.first_hit() is None and time.monotonic() < started + 5:
+            ready_seen_before_probe |= is_ready(cluster.pod("late"))
+            time.sleep(0.05)
+        first = target.first_hit()
+        cluster.wait_ready("late", timeout=5)
+    assert first is not None, "no probe within 5 s"
+    delay = first - started
+    print(f"first probe {delay:.2f} s after the container started (initialDelaySeconds 2)")
+    assert 1.95 <= delay <= 3.0
+    assert not ready_seen_before_probe  # a container with a readiness probe is not ready before it passes
+
+
+def test_readiness_drops_only_after_failure_threshold_consecutive_failures_and_endpoints_follow(cluster):
+    with ProbeTarget() as target:
+        # period 0.5 s: a status change shows in the API (0.2 s resync) well before the next probe.
+        probe = target.probe(periodSeconds=0.5, failureThreshold=3, successThreshold=2)
+        cluster.create("pods", with_readiness(pod_manifest("flaky", "vcci", "v1", labels={"app": "flaky"},
+                                                           readiness=False), probe))
+        cluster.create("services", service_manifest("flaky", {"app": "flaky"}))
+        cluster.wait_ready("flaky", timeout=10)
+        ip = cluster.pod("flaky")["status"]["podIP"]
+        wait_until(lambda: endpoint_ips(cluster, "flaky") == ([ip], []), timeout=5, what="endpoint listed")
+
+        # Two failures, then a success: below the threshold, so the pod never leaves the Endpoints.
+        answered = target.count()
+        target.fail_next = 2
+        dropped = False
+        deadline = time.monotonic() + 5
+        while target.count() < answered + 3 and time.monotonic() < deadline:
+            dropped |= not is_ready(cluster.pod("flaky")) or endpoint_ips(cluster, "flaky")[0] != [ip]
+            time.sleep(0.05)
+        time.sleep(0.3)  # the last answer (a success) reaches the API
+        dropped |= not is_ready(cluster.pod("flaky"))
+        assert target.count() >= answered + 3, "the probes stopped"
+        assert not dropped, "2 failed probes (failureThreshold 3) took the pod out of service"
+
+        # Failing for good: unready at the third consecutive failure, not before, not much later.
+        failures_before = target.count(503)
+        target.failing = True
+        wait_until(lambda: not is_ready(cluster.pod("flaky")), timeout=5, interval=0.02, what="pod unready")
+        failures_to_unready = target.count(503) - failures_before
+        wait_until(lambda: endpoint_ips(cluster, "flaky") == ([], [ip]), timeout=5, what="endpoint not ready")
+
+        # Healthy again: back after successThreshold (2) successes in a row.
+        successes_before = target.count(200)
+        target.failing = False
+        wait_until(lambda: is_ready(cluster.pod("flaky")), timeout=5, interval=0.02, what="pod ready again")
+        successes_to_ready = target.count(200) - successes_before
+        wait_until(lambda: endpoint_ips(cluster, "flaky") == ([ip], []), timeout=5, what="endpoint back")
+    print(f"unready after {failures_to_unready} failed probes, ready after {successes_to_ready} good ones")
+    assert failures_to_unready in (3, 4)  # 4 only if the API write lost a race with the next probe
+    assert successes_to_ready in (2, 3)
+    assert container_status(cluster.pod("flaky"))["restartCount"] == 0  # readiness never restarts
+
+
+# -- command, args and $(VAR) ---------------------------------------------------------------------------
+
+
+def job(name: str, command: list[str], args: list[str], env: dict[str, str]) -> dict:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                {"name": "run", "image": "rehearsal/vcci:v1", "command": command, "args": args,
+                 "env": [{"name": k, "value": v} for k, v in env.items()]}]}}}}
+
+
+def finished_job(cluster, name: str) -> tuple[dict, str]:
+    """Wait for the Job to finish; its final state and its pod's log."""
+    def done():
+        j = cluster.store.get("jobs.batch", "default", name)
+        conds = {c["type"] for c in (j.get("status") or {}).get("conditions") or [] if c["status"] == "True"}
+        return (conds & {"Complete", "Failed"}) and j
+    finished = wait_until(done, timeout=20, what=f"Job {name} finished")
+    (pod,) = [p for p in cluster.store.list("pods", "default")[0]
+              if (p["metadata"].get("labels") or {}).get("job-name") == name]
+    return finished, cluster.runtime.logs(pod)
+
+
+def test_job_args_follow_command_with_var_references_expanded_and_dollar_dollar_escaped(cluster):
+    env = {"GREETING": "hello", "GREETING_TO": "$(GREETING)-world", "BEFORE": "$(LATER)", "LATER": "late"}
+    args = ["plain=$(GREETING)", "escaped=$$(GREETING)", "composed=$(GREETING_TO)", "unknown=$(NOT_SET)",
+            "dollar=$$$(GREETING)", "order=$(BEFORE)"]
+    cluster.create("jobs.batch", job("echo", ["echo", "argv:"], args, env))
+    done, log = finished_job(cluster, "echo")
+    assert done["status"].get("succeeded") == 1
+    # As the kubelet: a defined variable is replaced, $$ is a literal $, an unknown reference stays as written,
+    # and an env value sees only the variables defined above it.
+    assert log.strip() == ("argv: plain=hello escaped=$(GREETING) composed=hello-world unknown=$(NOT_SET) "
+                           "dollar=$hello order=$(LATER)")
+
+
+def test_job_status_follows_the_exit_code_of_a_shell_command_built_from_args(cluster):
+    # $$ reaches the shell as one $, so the shell expands $CODE_TEXT itself; $(CODE) is expanded before.
+    cluster.create("jobs.batch", job("exit", ["sh", "-c"], ["echo shell saw $$CODE_TEXT; exit $(CODE)"],
+                                     {"CODE": "3", "CODE_TEXT": "three"}))
+    done, log = finished_job(cluster, "exit")
+    assert "Failed" in {c["type"] for c in done["status"]["conditions"]}
+    assert done["status"].get("failed") == 1 and not done["status"].get("succeeded")
+    assert log.strip() == "shell saw three"
 
 
 def test_two_replicas_behind_nginx_lose_no_request_when_one_process_dies(cluster, tmp_path):

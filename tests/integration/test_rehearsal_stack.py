@@ -76,6 +76,19 @@ def first_response_time(records: list[dict], version: str) -> float | None:
     return min(times) if times else None
 
 
+def status_pods(status_stdout: str) -> dict[str, tuple[str, str, str, str]]:
+    """Pod name -> (namespace, version, address, state) from the live pod lines of `rehearsal status`."""
+    rows = {}
+    for line in status_stdout.splitlines():
+        cells = line.split()
+        if line.startswith("    ") and len(cells) >= 5 and cells[0] in APPS:
+            rows[cells[1]] = tuple(cells[:1] + cells[2:5])
+    return rows
+
+
+REVISION = "deployment.kubernetes.io/revision"
+
+
 class RunningStack(StackRun):
     """The module's stack: :class:`StackRun` plus pods, their processes, app calls through nginx and load."""
 
@@ -94,6 +107,17 @@ class RunningStack(StackRun):
         meta = pod["metadata"]
         pid_file = self.state_dir / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / "api.pid"
         return int(pid_file.read_text().strip())
+
+    def live_pods(self, namespace: str) -> list[dict]:
+        """The pods that are not being deleted (a rollout leaves terminating ones behind for a while)."""
+        return [p for p in self.pods(namespace) if not p["metadata"].get("deletionTimestamp")]
+
+    def replica_sets_by_revision(self, namespace: str, deployment: str) -> dict[int, dict]:
+        """The Deployment's ReplicaSets keyed by their revision annotation (what `rollout history` lists)."""
+        owned = [rs for rs in self.get("-n", namespace, "replicasets")["items"]
+                 if any(o.get("kind") == "Deployment" and o.get("name") == deployment
+                        for o in rs["metadata"].get("ownerReferences") or [])]
+        return {int(rs["metadata"]["annotations"][REVISION]): rs for rs in owned}
 
     def call(self, app: str, path: str, method: str = "GET", body=None) -> requests.Response:
         return requests.request(method, self.env["INGRESS_URL"] + path, json=body, headers={"Host": host(app)},
@@ -168,6 +192,26 @@ def test_status_lists_every_component_and_each_answers(stack: RunningStack):
     targets = requests.get(f"{stack.env['PROMETHEUS_URL']}/api/v1/targets", timeout=5).json()["data"]
     scraped = {(t["labels"]["app"], t["labels"]["pod"]) for t in targets["activeTargets"]}
     assert {app for app, _ in scraped} == set(APPS) and len(scraped) == 6
+
+    # Below the components, status lists each app's pods as the API has them now: version, address, ready.
+    listed_pods = status_pods(status.stdout)
+    expected = {p["metadata"]["name"]: (app, "v1", f"{p['status']['podIP']}:8080", "ready")
+                for app in APPS for p in stack.live_pods(app)}
+    assert len(expected) == 6 and listed_pods == expected, status.stdout
+
+
+def test_up_with_no_apps_deploys_no_app_pods(rehearsal_stack: StackRun):
+    # The session-wide stack of the other stack tests is started with `up --no-apps`: reuse it.
+    pods = rehearsal_stack.kubectl_json("pods", "--all-namespaces")["items"]
+    deployments = rehearsal_stack.kubectl_json("deployments", "--all-namespaces")["items"]
+    assert [p["metadata"]["name"] for p in pods if p["metadata"]["namespace"] in APPS] == []
+    assert [d["metadata"]["name"] for d in deployments if d["metadata"]["namespace"] in APPS] == []
+    status = rehearsal_stack.rehearsal("status", timeout=60)
+    assert status.returncode == 0, status.stderr
+    listed = {line.split()[0] for line in status.stdout.splitlines()[1:] if line.startswith("  ")}
+    assert "apps" not in listed and {"kube-apiserver", "ingress-nginx"} <= listed, status.stdout
+    for app in APPS:
+        assert f"    {app}  (no pods)" in status.stdout, status.stdout
 
 
 def test_env_file_exports_kubeconfig_urls_dsns_and_they_work(stack: RunningStack):
@@ -246,6 +290,57 @@ def test_rolling_update_under_50_rps_ends_on_v2_without_a_failed_request(stack: 
     assert deployment["status"]["updatedReplicas"] == deployment["status"]["readyReplicas"] == 2
     assert {p["spec"]["containers"][0]["image"] for p in stack.pods("vcci")
             if not p["metadata"].get("deletionTimestamp")} == {"rehearsal/vcci:v2"}
+
+
+def test_rollout_undo_under_load_brings_v1_back_on_revision_1s_replicaset(stack: RunningStack):
+    if max(stack.replica_sets_by_revision("vcci", "vcci-api")) == 1:  # run alone: make revision 2 first
+        stack.kubectl("-n", "vcci", "set", "image", "deployment/vcci-api", "api=rehearsal/vcci:v2")
+        stack.kubectl("-n", "vcci", "rollout", "status", "deployment/vcci-api", "--timeout=90s", timeout=100)
+    before = stack.replica_sets_by_revision("vcci", "vcci-api")
+    assert sorted(before) == [1, 2], sorted(before)
+    v1_rs, v2_rs = before[1]["metadata"], before[2]["metadata"]
+
+    def undo(*flags: str) -> float:
+        """`rollout undo` + `rollout status`; returns when the rollout completed (wall clock)."""
+        stack.kubectl("-n", "vcci", "rollout", "undo", "deployment/vcci-api", *flags)
+        out = stack.kubectl("-n", "vcci", "rollout", "status", "deployment/vcci-api", "--timeout=90s", timeout=100)
+        assert "successfully rolled out" in out
+        return time.time()
+
+    gen = stack.load("vcci", rps=RPS, duration=150)
+    try:
+        wait_until(lambda: len(gen.results) >= 2 * RPS, timeout=10, what="2 s of v2 traffic")
+        undone_at = undo()
+        after_undo = stack.replica_sets_by_revision("vcci", "vcci-api")
+        pods_after_undo = stack.live_pods("vcci")
+        # Once nginx has dropped the terminating v2 pods (they serve on for SHUTDOWN_DELAY_S after SIGTERM).
+        wait_until(lambda: gen.results[-1]["t"] > undone_at + 3, timeout=10, what="3 s of traffic after the undo")
+        answers = [stack.call("vcci", "/health/detailed") for _ in range(10)]
+        status = stack.rehearsal("status", timeout=60)
+        # And forward again to an explicit revision: revision 2's ReplicaSet becomes revision 4.
+        redone_started = time.time()
+        redone_at = undo("--to-revision=2")
+        after_redo = stack.replica_sets_by_revision("vcci", "vcci-api")
+        wait_until(lambda: gen.results[-1]["t"] > redone_at + 3, timeout=10, what="3 s of traffic after the redo")
+    finally:
+        summary = gen.stop()
+    records = gen.results
+    print(f"\n[undo] {summary['requests']} requests, failed {summary['failed']}, by version {summary['by_version']}")
+    # The undo reused revision 1's ReplicaSet (same name, same pod-template-hash), now numbered 3.
+    assert sorted(after_undo) == [2, 3]
+    assert after_undo[3]["metadata"]["name"] == v1_rs["name"]
+    assert after_undo[3]["metadata"]["labels"]["pod-template-hash"] == v1_rs["labels"]["pod-template-hash"]
+    assert len(pods_after_undo) == 2
+    for pod in pods_after_undo:
+        assert pod["spec"]["containers"][0]["image"] == "rehearsal/vcci:v1"
+        assert pod["metadata"]["labels"]["pod-template-hash"] == v1_rs["labels"]["pod-template-hash"]
+    assert {(a.status_code, a.headers["X-App-Version"]) for a in answers} == {(200, "v1")}
+    assert {name: row[1] for name, row in status_pods(status.stdout).items() if row[0] == "vcci"} == \
+        {p["metadata"]["name"]: "v1" for p in pods_after_undo}, status.stdout
+    assert {r["version"] for r in records if undone_at + 0.5 < r["t"] < redone_started} == {"v1"}
+    assert sorted(after_redo) == [3, 4] and after_redo[4]["metadata"]["name"] == v2_rs["name"]
+    assert {r["version"] for r in records if r["t"] > redone_at + 0.5} == {"v2"}
+    assert summary["failed"] == 0, summary["first_errors"]
 
 
 def _cbam_v2_with_errors() -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -102,13 +103,32 @@ def test_openshift_route_90_10_split_is_measured_within_5_points(stack, routing)
     assert abs(share_of(counts, "v2") - 10) <= TOLERANCE
 
 
+def test_canary_weight_total_1000_with_weight_100_is_measured_as_10_percent(stack, routing):
+    _mc, tp = stack
+    routing(INGRESSES, ingress("tot", "tot.rehearsal.test", "vcci-blue"))
+    routing(INGRESSES, ingress("tot-canary", "tot.rehearsal.test", "vcci-green",
+                               {"nginx.ingress.kubernetes.io/canary": "true",
+                                "nginx.ingress.kubernetes.io/canary-weight": "100",
+                                "nginx.ingress.kubernetes.io/canary-weight-total": "1000"}))
+    counts = count_versions(tp.url, "tot.rehearsal.test", REQUESTS)
+    print(f"canary weight 100 of 1000 over {REQUESTS} requests: {dict(counts)}")
+    # Read as 100 of the default total of 100, it would send everything to v2.
+    assert set(counts) == {"v1", "v2"}
+    assert abs(share_of(counts, "v2") - 10) <= TOLERANCE
+
+
 def test_weight_annotation_on_the_primary_ingress_changes_nothing(stack, routing):
     _mc, tp = stack
+    # The primary carries a weight of 50 that the controller must ignore; the canary's own 10 applies.
     routing(INGRESSES, ingress("solo", "solo.rehearsal.test", "vcci-blue",
                                {"nginx.ingress.kubernetes.io/canary-weight": "50"}))
-    routing(INGRESSES, ingress("solo-green", "green.rehearsal.test", "vcci-green"))
-    counts = count_versions(tp.url, "solo.rehearsal.test", 300)
-    assert counts == {"v1": 300}
+    routing(INGRESSES, ingress("solo-canary", "solo.rehearsal.test", "vcci-green",
+                               {"nginx.ingress.kubernetes.io/canary": "true",
+                                "nginx.ingress.kubernetes.io/canary-weight": "10"}))
+    counts = count_versions(tp.url, "solo.rehearsal.test", REQUESTS)
+    print(f"primary weight 50, canary weight 10, over {REQUESTS} requests: {dict(counts)}")
+    assert set(counts) == {"v1", "v2"}
+    assert abs(share_of(counts, "v2") - 10) <= TOLERANCE
 
 
 def test_canary_by_header_always_and_never_override_the_weight(stack, routing):
@@ -166,6 +186,54 @@ def test_twenty_graceful_reloads_under_load_fail_no_request(stack, routing):
     assert tp.reloads - reloads_before >= 20
     assert summary["requests"] > 200
     assert summary["failed"] == 0
+    assert summary["by_status"] == {"200": summary["requests"]}
+
+
+def test_reloads_while_slow_requests_are_in_flight_fail_none_of_them(stack, routing):
+    mc, tp = stack
+    # A pod whose API answers take 1.5 s: every reload happens with requests half-way through nginx.
+    mc.create("pods", pod_manifest("vcci-slow", "vcci", "v3", labels={"app": "vcci", "track": "slow"},
+                                   env={"FAULT_LATENCY_MS": "1500"}))
+    mc.create("services", service_manifest("vcci-slow", {"app": "vcci", "track": "slow"}))
+    try:
+        mc.wait_ready("vcci-slow")
+        wait_until(lambda: mc.ready_addresses("vcci-slow"), what="slow endpoint")
+        routing(HTTPROUTES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                             "metadata": {"name": "slow"},
+                             "spec": {"hostnames": ["slow.rehearsal.test"], "rules": [{"backendRefs": [
+                                 {"name": "vcci-slow", "port": 80}]}]}})
+        # Connection: close on every request, so a request cut by a reload cannot hide behind the load
+        # generator's resend of a request that failed on a reused keep-alive connection.
+        load = LoadGenerator(tp.url, ["slow.rehearsal.test"], rps=10, duration=40, path="/api/v1/hotspots?top=3",
+                             headers={"Connection": "close"}, timeout=10).start()
+        reload_windows = []  # (signalled no earlier than, served by) of each reload
+        try:
+            wait_until(lambda: len(load.results) >= 10, timeout=10, what="slow requests answered")
+            for i in range(5):
+                current = tp.store.get(HTTPROUTES, "default", "slow")
+                # Another host name on the route: a new configuration, while slow.rehearsal.test keeps its backend.
+                current["spec"]["hostnames"] = ["slow.rehearsal.test", f"slow-{i}.rehearsal.test"]
+                changed_at = time.time()
+                tp.store.update(HTTPROUTES, current)
+                reloads = tp.reloads
+                wait_until(lambda n=reloads: tp.reloads > n, timeout=10, what="reload")
+                wait_until(lambda: tp.served_hash() == tp.current_hash, timeout=10, what="new config served")
+                reload_windows.append((changed_at, time.time()))
+                time.sleep(0.7)
+            time.sleep(2)  # the requests in flight at the last reload finish
+        finally:
+            summary = load.stop()
+    finally:
+        mc.store.mark_deleting("pods", "default", "vcci-slow", 0)
+        mc.store.delete("services", "default", "vcci-slow")
+    records = [r for r in load.results if r["status"]]
+    spanning = [sum(1 for r in records if r["t"] <= start and r["t"] + r["latency_ms"] / 1000 >= end)
+                for start, end in reload_windows]
+    print(f"5 reloads with 1.5 s requests in flight ({spanning} across each): {summary['requests']} requests, "
+          f"{summary['failed']} failed {summary['first_errors']}, p50 {summary['latency_ms']['p50']} ms")
+    assert all(n > 0 for n in spanning), spanning  # each reload really had slow requests in flight
+    assert summary["latency_ms"]["p50"] >= 1500
+    assert summary["failed"] == 0 and summary["retried"] == 0
     assert summary["by_status"] == {"200": summary["requests"]}
 
 

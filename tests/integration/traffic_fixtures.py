@@ -2,6 +2,8 @@
 
 ``MiniCluster`` is the emulated cluster (``rehearsal.kubeapi.cluster.Cluster``: store, controllers, kubelet)
 with a ``ProcessRuntime``, so the runtime and nginx are exercised against real objects and real processes.
+``ProbeTarget`` is a loopback HTTP endpoint for a pod's ``httpGet`` probe that fails when the test says so
+and records when each probe arrived.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
@@ -102,6 +105,60 @@ class MiniCluster:
         except NotFound:
             return []
         return sorted(a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
+
+
+class ProbeTarget:
+    """What a pod's readiness probe asks (``httpGet.host``/``port``): 200, or 503 while the test makes it fail.
+
+    Every probe is recorded as (time.monotonic(), status answered), so a test can tell how many probes a
+    state change took and when the first one came.
+    """
+
+    def __init__(self) -> None:
+        self.hits: list[tuple[float, int]] = []
+        self.failing = False  # answer 503 until set back to False
+        self.fail_next = 0  # answer 503 to that many probes, then 200 again
+        self._lock = threading.Lock()
+        target = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                with target._lock:
+                    status = 503 if target.failing or target.fail_next > 0 else 200
+                    target.fail_next = max(0, target.fail_next - 1)
+                    target.hits.append((time.monotonic(), status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # keep the test output readable
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    def __enter__(self) -> ProbeTarget:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def probe(self, **timing) -> dict:
+        """A probe spec pointing here, with the given periodSeconds, failureThreshold, ... ."""
+        port = self._server.server_address[1]
+        return {"httpGet": {"host": "127.0.0.1", "port": port, "path": "/ready"}, "timeoutSeconds": 2, **timing}
+
+    def count(self, status: int | None = None) -> int:
+        with self._lock:
+            return sum(1 for _, s in self.hits if status is None or s == status)
+
+    def first_hit(self) -> float | None:
+        with self._lock:
+            return self.hits[0][0] if self.hits else None
 
 
 # -- measuring traffic ----------------------------------------------------------------------------------------

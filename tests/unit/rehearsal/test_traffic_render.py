@@ -179,6 +179,20 @@ def test_canary_annotations_on_a_primary_ingress_do_nothing():
     assert "split_clients" not in conf and "$http_x_canary" not in conf
 
 
+def test_canary_weight_on_the_primary_does_not_override_the_canary_ingress_weight():
+    primary_ann = {"nginx.ingress.kubernetes.io/canary-weight": "50",
+                   "nginx.ingress.kubernetes.io/canary-weight-total": "200",
+                   "nginx.ingress.kubernetes.io/canary-by-header": "X-Canary"}
+    objs = objects(ingresses=[ingress("main", "cbam.test", "blue", primary_ann),
+                              ingress("can", "cbam.test", "green", canary("10"))])
+    loc = only_location(build_model(objs), "cbam.test")
+    assert isinstance(loc.action, Canary)
+    assert (loc.action.weight, loc.action.weight_total, loc.action.header) == (10, 100, "")
+    conf = render(objs)
+    assert re.search(r'split_clients "\$\{request_id\}" \$tp1_w \{\s+10% canary;', conf)
+    assert "25% canary;" not in conf and "50% canary;" not in conf and "$http_x_canary" not in conf
+
+
 def test_canary_ingress_without_a_primary_for_its_host_and_path_is_dropped():
     objs = objects(ingresses=[ingress("main", "cbam.test", "blue", path="/api"),
                               ingress("can", "cbam.test", "green", canary("50"), path="/other")])
