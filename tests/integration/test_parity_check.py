@@ -97,6 +97,11 @@ def test_volatile_fields_are_ignored_so_equal_results_are_in_parity_whatever_the
     play = run_play([
         {"name": "ignored", "greenlang.launch.parity_check": dict(args, ignore_paths=IGNORE)},
         {"name": "not ignored", "greenlang.launch.parity_check": args},
+        {"name": "ignored again", "greenlang.launch.parity_check": dict(args, ignore_paths=IGNORE)},
+        {"name": "not ignored again", "greenlang.launch.parity_check": args},
+        {"name": "ignored in check mode", "greenlang.launch.parity_check": dict(args, ignore_paths=IGNORE),
+         "check_mode": True},
+        {"name": "not ignored in check mode", "greenlang.launch.parity_check": args, "check_mode": True},
     ])
     same = play["ignored"]
     assert not same.get("failed"), same.get("msg")
@@ -109,6 +114,13 @@ def test_volatile_fields_are_ignored_so_equal_results_are_in_parity_whatever_the
     volatile = play["not ignored"]
     assert volatile["failed"] is True and volatile["mismatches"] == 5
     assert any(d.startswith("/request_id: ") for d in volatile["diffs"][0]["differences"])
+
+    # Read-only: never changed, and the same verdict on a second run and in check mode.
+    for name in ("ignored", "not ignored"):
+        runs = [play[name], play[f"{name} again"], play[f"{name} in check mode"]]
+        assert [r["changed"] for r in runs] == [False, False, False], name
+        assert len({(bool(r.get("failed")), r["parity"], r["mismatches"], r["requests_sent"]) for r in runs}) == 1, \
+            [(r.get("failed"), r["parity"], r["mismatches"]) for r in runs]
 
 
 def test_reproducibility_without_a_candidate_needs_at_least_two_runs(services):
