@@ -48,10 +48,17 @@ RESOURCE_PATHS = [
     f"/apis/apps/v1/namespaces/{NS}/deployments",
     f"/apis/apps/v1/namespaces/{NS}/replicasets",
     f"/apis/batch/v1/namespaces/{NS}/jobs",
+    # The traffic-split types a launch drives (served like CRDs, except Ingress).
+    f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses",
+    f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/gateways",
+    f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes",
+    f"/apis/route.openshift.io/v1/namespaces/{NS}/routes",
 ]
-KINDS = ["ConfigMap", "Secret", "Service", "Pod", "Deployment", "ReplicaSet", "Job", "Namespace", "Status", "",
-         "Bogus"]
-API_VERSIONS = ["v1", "apps/v1", "batch/v1", "v2", "apps/v9", "", "/"]
+KINDS = ["ConfigMap", "Secret", "Service", "Pod", "Deployment", "ReplicaSet", "Job", "Namespace", "Ingress",
+         "Gateway", "HTTPRoute", "Route", "Status", "", "Bogus"]
+API_VERSIONS = ["v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "gateway.networking.k8s.io/v1",
+                "route.openshift.io/v1", "v2", "apps/v9", "", "/"]
+HTTPROUTES = f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes"
 
 
 class Api:
@@ -146,6 +153,11 @@ def ensure_targets(api: Api) -> None:
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "target"}},
                      "template": {"metadata": {"labels": {"app": "target"}},
                                   "spec": {"containers": [{"name": "c", "image": "rehearsal/web:1.0"}]}}}},
+        HTTPROUTES: {
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "target"},
+            "spec": {"parentRefs": [{"name": "gw"}],
+                     "rules": [{"backendRefs": [{"name": "blue", "port": 80, "weight": 90},
+                                                {"name": "green", "port": 80, "weight": 10}]}]}},
     }
     for collection, obj in targets.items():
         status, _, _ = api.request("GET", f"{collection}/{obj['metadata']['name']}")
@@ -301,6 +313,7 @@ PATCH_TYPES = st.sampled_from(["application/merge-patch+json", "application/json
                              f"/apis/apps/v1/namespaces/{NS}/deployments/target",
                              f"/apis/apps/v1/namespaces/{NS}/deployments/target/scale",
                              f"/apis/apps/v1/namespaces/{NS}/deployments/target/status",
+                             f"{HTTPROUTES}/target", f"{HTTPROUTES}/target/status",
                              f"/api/v1/namespaces/{NS}/configmaps/missing"]),
        body=PATCH_BODIES, content_type=PATCH_TYPES, field_manager=st.booleans(), dry_run=st.booleans())
 def test_fuzzed_patches_never_get_a_server_error(api, path, body, content_type, field_manager, dry_run):
@@ -322,7 +335,7 @@ def test_fuzzed_patches_never_get_a_server_error(api, path, body, content_type, 
         assert read_status == 200, read
         obj = json.loads(read)
         assert obj["metadata"]["name"] == name
-        assert obj["kind"] in ("ConfigMap", "Deployment", "Scale")
+        assert obj["kind"] in ("ConfigMap", "Deployment", "Scale", "HTTPRoute")
 
 
 # -- watches --------------------------------------------------------------------------------

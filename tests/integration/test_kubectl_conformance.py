@@ -312,6 +312,23 @@ def test_delete_deployment_cascades_to_replicasets_and_pods(kubectl, namespace, 
     wait_until(lambda: not kubectl.json("pods", "-n", namespace)["items"], 30, "pods to go")
 
 
+def test_delete_namespace_waits_until_it_and_everything_in_it_are_gone(kubectl, namespace):
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    kubectl.apply([deployment("web", replicas=2), configmap("settings", data={"k": "v"}), service], "-n", namespace)
+    rollout_status(kubectl, namespace, "web")
+
+    # Without --wait=false kubectl waits for the namespace itself to be gone: the emulator marks it
+    # Terminating, empties it (pods terminate gracefully) and only then removes it, as kube does.
+    proc = kubectl("delete", "namespace", namespace, "--timeout=60s", timeout=90)
+    assert f'namespace "{namespace}" deleted' in proc.stdout
+    assert not kubectl.exists("namespace", namespace)
+    for kind in ("deployments", "replicasets", "pods", "services", "endpoints", "configmaps"):
+        assert kubectl.json(kind, "-n", namespace)["items"] == [], kind
+    proc = kubectl("create", "configmap", "late", "-n", namespace, check=False)
+    assert proc.returncode != 0 and f'namespaces "{namespace}" not found' in proc.stderr
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 

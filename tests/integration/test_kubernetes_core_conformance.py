@@ -223,3 +223,38 @@ def test_k8s_json_patch_changes_once_then_reports_no_change(ansible_playbook, ku
     live = kubectl.json("configmap", "cfg", "-n", namespace)
     assert live["data"] == {"mode": "green"}
     assert live["metadata"]["labels"] == {"wave": "1"}
+
+
+def test_k8s_server_side_apply_records_its_field_manager_and_is_idempotent(ansible_playbook, kubectl, namespace):
+    ssa = {"server_side_apply": {"field_manager": "launch", "force_conflicts": False}}
+    task = {"apply": True, "definition": deployment("web", namespace=namespace, replicas=2), **ssa, **WAIT}
+    cm_task = {"apply": True, "definition": configmap("cfg", namespace, {"mode": "blue"}), **ssa}
+    run = ansible_playbook([
+        {"name": "first", "kubernetes.core.k8s": task},
+        {"name": "first cm", "kubernetes.core.k8s": cm_task},
+        {"name": "second", "kubernetes.core.k8s": task},
+        {"name": "second cm", "kubernetes.core.k8s": cm_task},
+    ])
+    assert run.result("first")["changed"] is True
+    assert run.result("first cm")["changed"] is True
+    assert run.result("second")["changed"] is False
+    assert run.result("second cm")["changed"] is False
+
+    # kubectl hides managedFields unless asked for them.
+    live = kubectl.json("deployment", "web", "-n", namespace, "--show-managed-fields")
+    assert live["spec"]["replicas"] == 2
+    assert live["status"]["readyReplicas"] == 2
+    cm = kubectl.json("configmap", "cfg", "-n", namespace, "--show-managed-fields")
+    assert cm["data"] == {"mode": "blue"}
+    for obj in (live, cm):
+        applied = [m for m in obj["metadata"]["managedFields"] if m["manager"] == "launch"]
+        assert [m["operation"] for m in applied] == ["Apply"], obj["metadata"]["managedFields"]
+        # Server-side apply leaves no client-side last-applied annotation behind.
+        assert "kubectl.kubernetes.io/last-applied-configuration" not in (obj["metadata"].get("annotations") or {})
+    assert "f:replicas" in applied_fields(live, "launch")["f:spec"]
+    assert applied_fields(cm, "launch")["f:data"] == {"f:mode": {}}
+
+
+def applied_fields(obj: dict, manager: str) -> dict:
+    return next(m["fieldsV1"] for m in obj["metadata"]["managedFields"]
+                if m["manager"] == manager and m["operation"] == "Apply")
