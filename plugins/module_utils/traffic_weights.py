@@ -143,14 +143,6 @@ def target_weight(action, current, weight_total, weight=None, steps=None):
     raise WeightError("action", "must be one of {0}, got {1!r}".format(", ".join(ACTIONS), action))
 
 
-def share(canary, stable, weight_total):
-    """Canary share of (stable + canary) scaled to weight_total; 0 when both are 0."""
-    total = canary + stable
-    if total <= 0:
-        return 0.0
-    return canary * weight_total / float(total)
-
-
 def _as_number(value, default, where):
     if value is None:
         return default
@@ -450,15 +442,29 @@ def route_read(route, stable, canary, weight_total=100):
     where = "Route {0}".format(name)
     sw = _as_number(s.get("weight"), OPENSHIFT_DEFAULT_WEIGHT, where) if s else 0
     cw = _as_number(c.get("weight"), OPENSHIFT_DEFAULT_WEIGHT, where) if c else 0
-    return share(cw, sw, weight_total), {"stable_weight": sw, "canary_weight": cw}
+    other = _route_other_weight(route, s, c)
+    detail = {"stable_weight": sw, "canary_weight": cw}
+    if other:
+        detail["other_weight"] = other
+    # As for an HTTPRoute rule: the canary's real share, other alternateBackends included.
+    return rule_share(cw, sw, other, weight_total), detail
+
+
+def _route_other_weight(route, *mine):
+    """Sum of the weights of the Route's backends other than ``mine`` (100 when omitted)."""
+    where = "Route {0}".format(route.get("metadata", {}).get("name"))
+    return sum(_as_number(b.get("weight"), OPENSHIFT_DEFAULT_WEIGHT, where)
+               for b in _route_backends(route) if not any(b is m for m in mine))
 
 
 def route_apply(route, stable, canary, weight, weight_total=100, fold=False):
     """A copy of the Route with the canary at ``weight``.
 
     The canary is added to ``alternateBackends`` when missing (unless the weight
-    is 0). ``fold`` makes the stable Service ``spec.to`` with the whole weight and
-    drops the canary from ``alternateBackends``.
+    is 0). Other alternateBackends keep their weights and the stable Service gets
+    the rest of ``weight_total``, so the canary's real share is ``weight /
+    weight_total``. ``fold`` makes the stable Service ``spec.to`` with the whole
+    weight and drops the canary from ``alternateBackends``.
     """
     new = copy.deepcopy(route)
     spec = new.setdefault("spec", {})
@@ -483,13 +489,22 @@ def route_apply(route, stable, canary, weight, weight_total=100, fold=False):
         to["weight"] = weight_total
         alternates = [b for b in alternates if b.get("name") != canary]
     else:
+        where = "Route {0}".format(route.get("metadata", {}).get("name"))
+        other = sum(_as_number(b.get("weight"), OPENSHIFT_DEFAULT_WEIGHT, where)
+                    for b in alternates if b is not canary_ref)
+        if (canary_ref is not None or weight > 0) and weight + other > weight_total:
+            raise WeightError("weight", "Route {0} also sends weight {1} to other alternateBackends, so out of "
+                                        "weight_total {2} the canary can get at most {3}, not {4}; lower those "
+                                        "weights or raise weight_total".format(
+                                            route.get("metadata", {}).get("name"), other, weight_total,
+                                            max(0, weight_total - other), weight))
         if canary_ref is None and weight > 0:
             canary_ref = {"kind": "Service", "name": canary}
             alternates.append(canary_ref)
         if canary_ref is not None:
             canary_ref["weight"] = weight
-            to["weight"] = weight_total - weight
-        elif to.get("weight") == 0:
+            to["weight"] = weight_total - weight - other
+        elif to.get("weight") == 0 and other == 0:
             # 0 % to an absent canary: just make sure the stable Service still gets traffic.
             to["weight"] = weight_total
     spec["to"] = to

@@ -25,7 +25,8 @@ description:
     paths and class, stable Service replaced by the canary Service). The primary Ingress is only read; canary
     annotations on it would be ignored by ingress-nginx.
   - C(openshift_route) writes C(spec.to) (the stable Service) and C(spec.alternateBackends) weights of an OpenShift
-    C(Route) (C(route.openshift.io/v1)).
+    C(Route) (C(route.openshift.io/v1)). Other C(alternateBackends) count and keep their weights, as other
+    backendRefs do for C(gateway_api).
   - The weight is the canary's share out of O(weight_total) (100 by default, so a percentage). The stable backend
     gets O(weight_total) minus that.
   - Reports C(changed) only when the object is written; supports check mode and diff mode.

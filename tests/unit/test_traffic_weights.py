@@ -432,6 +432,21 @@ def test_route_fold_drops_canary_alternate_and_keeps_others():
     assert d["after"]["spec"]["alternateBackends"] == [{"kind": "Service", "name": "other", "weight": 0}]
 
 
+def test_route_other_alternate_backend_keeps_its_weight_and_canary_gets_its_real_share():
+    route = ocp_route(90, [{"kind": "Service", "name": "csrd-canary", "weight": 10},
+                           {"kind": "Service", "name": "csrd-legacy", "weight": 5}])
+    read = tw.plan("openshift_route", {"route": route}, "read", "csrd-stable", "csrd-canary")
+    assert read["previous_weight"] == pytest.approx(9.52) and read["detail"][0]["other_weight"] == 5
+    d = tw.plan("openshift_route", {"route": route}, "set", "csrd-stable", "csrd-canary", weight=50)
+    assert d["after"]["spec"]["to"]["weight"] == 45
+    assert [b["weight"] for b in d["after"]["spec"]["alternateBackends"]] == [50, 5]
+    assert tw.plan("openshift_route", {"route": d["after"]}, "set", "csrd-stable", "csrd-canary",
+                   weight=50)["operation"] == "none"
+    with pytest.raises(tw.WeightError) as e:
+        tw.plan("openshift_route", {"route": route}, "promote", "csrd-stable", "csrd-canary")
+    assert e.value.param == "weight" and "at most 95" in str(e.value)
+
+
 def test_route_with_stable_as_alternate_moves_it_to_spec_to():
     route = {"metadata": {"name": "csrd"}, "spec": {
         "to": {"kind": "Service", "name": "csrd-canary", "weight": 30},
