@@ -95,8 +95,11 @@ def db_vars(pg: PostgresCluster, prefix: str, db: str) -> dict:
 
 
 def run_role(role: str, variables: dict, workdir: Path, *, check: bool = False, timeout: int = 300,
-             extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``greenlang.launch.<role>`` on localhost with ``variables`` the way a user would (ansible-playbook)."""
+             extra_env: dict | None = None, verbosity: int = 0) -> subprocess.CompletedProcess:
+    """Run ``greenlang.launch.<role>`` on localhost with ``variables`` the way a user would (ansible-playbook).
+
+    ``verbosity`` adds ``-v`` flags, as an operator (or an AWX job at a higher verbosity) would.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     playbook = workdir / f"{role}.yml"
     playbook.write_text(f"---\n- hosts: localhost\n  gather_facts: false\n  roles:\n    - greenlang.launch.{role}\n")
@@ -108,6 +111,8 @@ def run_role(role: str, variables: dict, workdir: Path, *, check: bool = False, 
     argv = [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook), "-e", f"@{varfile}"]
     if check:
         argv.append("--check")
+    if verbosity:
+        argv.append("-" + "v" * verbosity)
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
            "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"), **(extra_env or {})}

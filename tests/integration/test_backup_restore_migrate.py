@@ -361,3 +361,74 @@ def test_k8s_job_failing_halfway_is_restored_exactly_with_the_job_logs_in_the_re
     for d in databases(pg):
         if d.startswith("cbam__pre_restore_"):
             pg.drop_database(d)
+
+
+def _kubectl_json(kube, *args: str) -> dict:
+    proc = subprocess.run(["kubectl", "--kubeconfig", str(kube.kubeconfig), *args, "-o", "json"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(proc.stdout)
+
+
+def test_k8s_job_migration_keeps_the_database_password_out_of_the_output_and_the_job(pg, kube, backup_dir, work):
+    seed_app_db(pg, "csrd")
+    sql = work / "0002_good.sql"
+    sql.write_text(GOOD_MIGRATION)
+    variables = k8s_migrate_vars(pg, kube, "csrd", backup_dir, sql, migrate_expected_schema_version="2")
+    assert variables["migrate_k8s_env"]["PGPASSWORD"] == pg.password  # the Job needs it to reach the database
+    result = run_role("migrate", variables, work / "m", verbosity=1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pg.execute("SELECT version FROM schema_version", "csrd")[0][0] == 2, "the Job did get the password"
+    assert pg.password not in result.stdout + result.stderr
+    [job] = _kubectl_json(kube, "get", "jobs")["items"]
+    assert pg.password not in json.dumps(job)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert "env" not in container
+    assert container["envFrom"] == [{"secretRef": {"name": job["metadata"]["name"] + "-env"}}]
+    assert _kubectl_json(kube, "get", "secrets")["items"] == [], "the Secret is deleted once the Job has run"
+    assert job["spec"]["ttlSecondsAfterFinished"] == 86400, "the finished Job is kept a day for its logs"
+
+
+def test_k8s_job_reads_credentials_from_an_existing_secret(pg, kube, backup_dir, work):
+    seed_app_db(pg, "vcci")
+    sql = work / "0002_good.sql"
+    sql.write_text(GOOD_MIGRATION)
+    _, env = psql_command(pg, "vcci", sql)
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vcci-migrate-db", "namespace": "default"},
+              "stringData": env}
+    subprocess.run(["kubectl", "--kubeconfig", str(kube.kubeconfig), "apply", "-f", "-"], input=json.dumps(secret),
+                   capture_output=True, text=True, check=True, timeout=60)
+    variables = k8s_migrate_vars(pg, kube, "vcci", backup_dir, sql, migrate_expected_schema_version="2",
+                                 migrate_k8s_env_from_secrets=["vcci-migrate-db"])
+    variables["migrate_k8s_env"] = {}
+    result = run_role("migrate", variables, work / "m", verbosity=1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert pg.execute("SELECT version FROM schema_version", "vcci")[0][0] == 2
+    assert pg.password not in result.stdout + result.stderr
+    [job] = _kubectl_json(kube, "get", "jobs")["items"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "vcci-migrate-db"}}]
+    assert [s["metadata"]["name"] for s in _kubectl_json(kube, "get", "secrets")["items"]] == ["vcci-migrate-db"], \
+        "a Secret the role did not create is left alone"
+
+
+def test_k8s_job_exceeding_the_timeout_is_stopped_before_the_restore(pg, kube, backup_dir, work):
+    seed_app_db(pg, "cbam")
+    before = db_state(pg, "cbam")
+    sql = work / "0002_slow.sql"
+    sql.write_text("UPDATE schema_version SET version = 2;\nSELECT pg_sleep(600);\n")
+    variables = k8s_migrate_vars(pg, kube, "cbam", backup_dir, sql, migrate_timeout=5, migrate_k8s_poll_seconds=1)
+    result = run_role("migrate", variables, work / "m", verbosity=1)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0, out
+    assert "MIGRATION FAILED for cbam/rehearsal" in out
+    assert "DeadlineExceeded" in out or "did not finish within 5 s" in out, out[-3000:]
+    assert "Restored: cbam from backup cbam_rehearsal_" in out
+    assert db_state(pg, "cbam") == before
+    assert pg.password not in result.stdout + result.stderr
+    pods = _kubectl_json(kube, "get", "pods", "-l", "app.kubernetes.io/component=migration")["items"]
+    assert [p["metadata"]["name"] for p in pods if p.get("status", {}).get("phase") in ("Pending", "Running")] == [], \
+        "no migration pod is left running against the restored database"
+    assert pg.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' "
+                      "AND pid <> pg_backend_pid()")[0][0] == 0
+    for d in databases(pg):
+        if d.startswith("cbam__pre_restore_"):
+            pg.drop_database(d)
