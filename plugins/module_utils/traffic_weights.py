@@ -264,8 +264,8 @@ def httproute_read(route, stable, canary, weight_total=100, rules=None):
     detail = []
     for idx in select_rules(route, stable, canary, rules):
         rule = route["spec"]["rules"][idx]
-        _, _, sw, cw, other = _rule_weights(rule.get("backendRefs") or [], stable, canary,
-                                            "HTTPRoute rule {0}".format(idx))
+        sw, cw, other = _rule_weights(rule.get("backendRefs") or [], stable, canary,
+                                      "HTTPRoute rule {0}".format(idx))[2:]
         d = {"index": idx, "name": rule.get("name"), "stable_weight": sw, "canary_weight": cw,
              "weight": _display(rule_share(cw, sw, other, weight_total))}
         if other:
