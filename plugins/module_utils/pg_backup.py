@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +33,8 @@ MANIFEST_SUFFIX = ".manifest.json"
 FORMATS = ("custom", "plain_gz", "directory")
 ARCHIVE_SUFFIX = {"custom": ".dump", "plain_gz": ".sql.gz", "directory": ".dir"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+NO_KEY_TABLES_WARNING = ("no key tables configured: the manifest has no row counts, so a restore cannot check that "
+                         "the rows survived (set backup_key_tables)")
 CHUNK = 1024 * 1024
 # pg_dump's plain output ends with this line; a gzip file without it was cut short.
 PLAIN_DUMP_TRAILER = b"-- PostgreSQL database dump complete"
@@ -68,6 +71,20 @@ def check_name(param, value):
     if not value or not NAME_RE.match(value):
         raise BackupError("validation", "%s=%r must match %s (letters, digits, '.', '-')"
                           % (param, value, NAME_RE.pattern))
+    return value
+
+
+def check_database(param, value):
+    """A database name, not empty and not a connection string.
+
+    An empty name would make pg_dump dump the connecting role's default database, and pg_dump -d reads a value
+    with ``=`` or a ``postgres://`` prefix as connection parameters (another host, another database).
+    """
+    if not value or not value.strip():
+        raise BackupError("validation", "%s is empty: name the database to back up" % param)
+    if "=" in value or re.match(r"^postgres(ql)?://", value) or len(value) > 63:
+        raise BackupError("validation", "%s=%r is not a database name (no '=', no URI, at most 63 characters)"
+                          % (param, value))
     return value
 
 
@@ -134,7 +151,9 @@ def libpq_env(conn):
     return env
 
 
-def pg_dump_argv(pg_bin, fmt, database, compress_level, jobs=1, output=None, snapshot=None):
+def pg_dump_argv(pg_bin, fmt, database, compress_level, jobs=1, output=None, snapshot=None, lock_wait_timeout=None):
+    """pg_dump's argv. ``lock_wait_timeout`` (seconds) makes pg_dump fail instead of waiting forever for the
+    ACCESS SHARE locks it takes on every table at start (a migration's ACCESS EXCLUSIVE lock, a long ALTER)."""
     if fmt not in FORMATS:
         raise BackupError("validation", "format=%r; allowed: %s" % (fmt, ", ".join(FORMATS)))
     if not 0 <= int(compress_level) <= 9:
@@ -143,6 +162,8 @@ def pg_dump_argv(pg_bin, fmt, database, compress_level, jobs=1, output=None, sna
             "-Z", str(int(compress_level))]
     if snapshot:
         argv += ["--snapshot", snapshot]
+    if lock_wait_timeout:
+        argv += ["--lock-wait-timeout=%ds" % max(1, int(lock_wait_timeout))]
     if fmt == "custom":
         argv += ["-Fc"]
     elif fmt == "plain_gz":
@@ -163,17 +184,20 @@ def _drain(stream, sink):
     sink.append(stream.read())
 
 
-def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
+def stream_to_file(argv, env, out_path, timeout, step="pg_dump", lock_wait_timeout=None):
     """Run ``argv``, writing its stdout to ``out_path`` while hashing it. Returns (sha256, size).
 
     The file is written as ``<out_path>.partial`` and renamed only after the tool succeeded and the
-    data is fsynced, so a failed dump never leaves a file that looks like a backup.
+    data is fsynced, so a failed dump never leaves a file that looks like a backup. ``timeout`` is a
+    watchdog: the tool is killed when it runs longer, whether or not it is writing (a pg_dump waiting
+    for a lock writes nothing at all).
     """
     partial = out_path + ".partial"
     h = hashlib.sha256()
     size = 0
     errors = []
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except OSError as exc:
@@ -181,6 +205,7 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
     reader = threading.Thread(target=_drain, args=(proc.stderr, errors))
     reader.daemon = True
     reader.start()
+    fd = proc.stdout.fileno()
     try:
         try:
             fh = open(partial, "wb")  # noqa: SIM115 - closed by the ``with fh`` right below
@@ -188,7 +213,13 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
             raise BackupError("write", exc.strerror or str(exc), partial) from exc
         with fh:
             while True:
-                chunk = proc.stdout.read(CHUNK)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BackupError(step, _timeout_text(timeout, size, lock_wait_timeout))
+                ready, _, _ = select.select([fd], [], [], min(remaining, 5.0))
+                if not ready:
+                    continue
+                chunk = os.read(fd, CHUNK)
                 if not chunk:
                     break
                 h.update(chunk)
@@ -197,17 +228,18 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
                     fh.write(chunk)
                 except OSError as exc:
                     raise BackupError("write", exc.strerror or str(exc), partial) from exc
-                if time.monotonic() > deadline:
-                    raise BackupError(step, "timed out after %ss" % timeout)
             try:
                 fh.flush()
                 os.fsync(fh.fileno())
             except OSError as exc:
                 raise BackupError("write", exc.strerror or str(exc), partial) from exc
-        rc = proc.wait(timeout=max(1, deadline - time.monotonic()))
+        try:
+            rc = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise BackupError(step, _timeout_text(timeout, size, lock_wait_timeout)) from None
         reader.join(timeout=10)
         if rc != 0:
-            raise BackupError(step, "exit code %d: %s" % (rc, _stderr_text(errors)))
+            raise BackupError(step, _exit_text(rc, errors, lock_wait_timeout))
         os.rename(partial, out_path)
     except BaseException:
         if proc.poll() is None:
@@ -219,22 +251,39 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump"):
     return h.hexdigest(), size
 
 
+def _timeout_text(timeout, size, lock_wait_timeout=None):
+    text = "timed out after %ss with %d bytes written; the process was killed" % (timeout, size)
+    if not size:
+        text += " (it wrote nothing: waiting for a lock or an unresponsive server?)"
+    return text
+
+
+def _exit_text(rc, errors, lock_wait_timeout=None):
+    text = _stderr_text(errors)
+    # pg_dump --lock-wait-timeout runs its LOCK TABLE under a statement_timeout; lock_timeout says "lock timeout".
+    if ("LOCK TABLE" in text and "timeout" in text) or "lock timeout" in text or "could not obtain lock" in text:
+        return ("could not lock the tables within %ss (lock wait timeout): another session holds a conflicting "
+                "lock, for example a migration's ACCESS EXCLUSIVE lock or an open ALTER TABLE; pg_dump exit code %d: "
+                "%s" % (lock_wait_timeout, rc, text))
+    return "exit code %d: %s" % (rc, text)
+
+
 def _stderr_text(errors):
     text = b"".join(e for e in errors if e).decode("utf-8", "replace").strip()
     return text[-2000:] or "(no output)"
 
 
-def run_tool(argv, env, timeout, step, stdin=None):
+def run_tool(argv, env, timeout, step, stdin=None, lock_wait_timeout=None):
     """Run a client tool to completion; raise BackupError naming the step on failure. Returns stdout."""
     try:
         proc = subprocess.run(argv, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise BackupError(step, "timed out after %ss" % timeout) from None
+        raise BackupError(step, "timed out after %ss; the process was killed" % timeout) from None
     except OSError as exc:
         raise BackupError(step, "cannot run %s: %s" % (argv[0], exc)) from exc
     if proc.returncode != 0:
-        raise BackupError(step, "exit code %d: %s" % (proc.returncode, _stderr_text([proc.stderr])))
+        raise BackupError(step, _exit_text(proc.returncode, [proc.stderr], lock_wait_timeout))
     return proc.stdout.decode("utf-8", "replace")
 
 
@@ -277,7 +326,11 @@ def count_rows(cursor, tables):
             cursor.execute("SELECT count(*) FROM " + quoted)
             counts[table] = int(cursor.fetchone()[0])
         except Exception as exc:  # the driver's error types differ between psycopg 2 and 3
-            raise BackupError("row count", str(exc).strip().splitlines()[0], table) from exc
+            text = str(exc).strip().splitlines()[0]
+            if "lock timeout" in text:
+                text = ("could not lock the table within the lock wait timeout: another session holds a conflicting "
+                        "lock, for example a migration's ACCESS EXCLUSIVE lock (%s)" % text)
+            raise BackupError("row count", text, table) from exc
     return counts
 
 
@@ -286,9 +339,12 @@ class SnapshotSession:
     manifest's row counts describe exactly the data in the archive even while the app keeps writing.
     """
 
-    def __init__(self, conn, database):
+    def __init__(self, conn, database, lock_wait_timeout=None):
         self.db = connect(conn, database)
         cur = self.db.cursor()
+        # Counting a table another session holds ACCESS EXCLUSIVE would otherwise wait forever.
+        if lock_wait_timeout:
+            cur.execute("SELECT set_config('lock_timeout', %s, false)", ("%ds" % max(1, int(lock_wait_timeout)),))
         cur.execute("SELECT current_setting('server_version'), pg_database_size(current_database())")
         self.server_version, self.database_size = cur.fetchone()
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -373,14 +429,22 @@ def verify_readable(pg_bin, path, fmt, mode="list", env=None, timeout=3600):
 
 def create_backup(conn, database, directory, app, environment, release="", fmt="custom", compress_level=1, jobs=1,
                   pg_bin="", verify_mode="list", key_tables=(), pending_checks=None, free_space_ratio=0.0,
-                  timeout=6 * 3600):
+                  timeout=6 * 3600, lock_wait_timeout=300):
     """Dump ``database`` into ``directory``, verify it, and write its manifest. Returns the manifest.
 
     Row counts of ``key_tables`` come from the very snapshot pg_dump uses. The directory must have
     ``free_space_ratio`` x database size free before anything is written. ``pending_checks`` (e.g.
     ["test_restore"]) leaves ``verified`` false until they are recorded with ``record_check``: a backup
     nobody could restore must never be chosen for a restore.
+
+    ``lock_wait_timeout`` (seconds, capped at ``timeout``) bounds the wait for table locks, in the row-count
+    session and in pg_dump; ``timeout`` bounds the whole dump, silent or not.
     """
+    check_database("database", database)
+    check_name("app", app)
+    check_name("environment", environment)
+    # Below the overall timeout, so a lock wait ends with pg_dump's own clear error rather than the watchdog.
+    lock_wait = min(int(lock_wait_timeout or timeout), max(1, int(timeout) - max(1, int(timeout) // 10)))
     if fmt not in FORMATS:
         raise BackupError("validation", "format=%r; allowed: %s" % (fmt, ", ".join(FORMATS)))
     if verify_mode not in ("list", "full"):
@@ -390,7 +454,7 @@ def create_backup(conn, database, directory, app, environment, release="", fmt="
         raise BackupError("preflight", "backup directory does not exist", directory)
     started = utc_now()
     t0 = time.monotonic()
-    session = SnapshotSession(conn, database)
+    session = SnapshotSession(conn, database, lock_wait_timeout=lock_wait)
     try:
         preflight(directory, int(session.database_size * float(free_space_ratio)))
         row_counts = session.row_counts(key_tables)
@@ -402,15 +466,17 @@ def create_backup(conn, database, directory, app, environment, release="", fmt="
             partial = path + ".partial"
             try:
                 run_tool(pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, output=partial,
-                                      snapshot=session.snapshot), env, timeout, "pg_dump")
+                                      snapshot=session.snapshot, lock_wait_timeout=lock_wait), env, timeout,
+                         "pg_dump", lock_wait_timeout=lock_wait)
                 os.rename(partial, path)
             except BaseException:
                 shutil.rmtree(partial, ignore_errors=True)
                 raise
             sha, size, files = checksum_archive(path, fmt)
         else:
-            argv = pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, snapshot=session.snapshot)
-            sha, size = stream_to_file(argv, env, path, timeout)
+            argv = pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, snapshot=session.snapshot,
+                                lock_wait_timeout=lock_wait)
+            sha, size = stream_to_file(argv, env, path, timeout, lock_wait_timeout=lock_wait)
             files = None
     finally:
         session.close()
@@ -446,6 +512,7 @@ def create_backup(conn, database, directory, app, environment, release="", fmt="
         "verification": {"checksum": "sha256 computed while writing", "readable": readable},
         "pending_checks": pending,
         "verified": not pending,
+        "warnings": [] if key_tables else [NO_KEY_TABLES_WARNING],
     }
     try:
         write_manifest(directory, manifest)
@@ -537,13 +604,21 @@ def list_backups(directory, app=None, environment=None):
     return found
 
 
-def select_backup(directory, app, environment, name=None):
-    """The named backup, or the newest verified one for app/environment."""
+def select_backup(directory, app, environment, name=None, allow_unverified=False):
+    """The named backup, or the newest verified one for app/environment.
+
+    A named backup must be verified too (a test restore still pending, or failed, means nobody knows it restores)
+    unless ``allow_unverified`` says the caller accepts that risk.
+    """
     if name:
         manifest = read_manifest(directory, name)
         if manifest.get("app") != app or manifest.get("environment") != environment:
             raise BackupError("select", "backup %s belongs to %s/%s, not %s/%s" % (
                 name, manifest.get("app"), manifest.get("environment"), app, environment), directory)
+        if not manifest.get("verified") and not allow_unverified:
+            raise BackupError("select", "backup %s is not verified (pending checks: %s), refusing it; set "
+                              "allow_unverified (role variable restore_allow_unverified) to restore it anyway" % (
+                                  name, ", ".join(manifest.get("pending_checks") or []) or "none recorded"), directory)
         return manifest
     verified = [m for m in list_backups(directory, app, environment) if m.get("verified")]
     if not verified:

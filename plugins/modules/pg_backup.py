@@ -46,7 +46,8 @@ options:
     default: ''
   database:
     description:
-      - Database to dump.
+      - Database to dump. An empty value, a connection string (containing C(=)) or a URI is refused: C(pg_dump -d "")
+        would dump the connecting role's default database instead.
     type: str
     required: true
   directory:
@@ -100,9 +101,17 @@ options:
     default: 0.5
   timeout:
     description:
-      - Seconds the dump and its verification may take.
+      - Seconds the dump and its verification may take. A watchdog enforces it even when pg_dump writes nothing
+        (waiting for a lock, an unresponsive server): pg_dump is killed and the module fails saying so.
     type: int
     default: 21600
+  lock_wait_timeout:
+    description:
+      - Seconds to wait for the table locks the row counts and C(pg_dump --lock-wait-timeout) need, at most
+        O(timeout). A session holding a conflicting lock (for example ACCESS EXCLUSIVE from a running migration)
+        then fails the backup with a message saying so instead of blocking it.
+    type: int
+    default: 300
 """
 
 EXAMPLES = r"""
@@ -147,7 +156,8 @@ manifest_path:
 manifest:
   description: >-
     The manifest: app, environment, release, database, server_version, format, size_bytes, sha256, started_at,
-    finished_at, duration_seconds, row_counts, verification, verified. Never contains credentials.
+    finished_at, duration_seconds, row_counts, verification, verified, warnings (for example when no key tables
+    were configured, so there are no row counts to check a restore against). Never contains credentials.
   returned: success and not check mode
   type: dict
 """
@@ -159,6 +169,7 @@ from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import 
     FORMATS,
     BackupError,
     backup_basename,
+    check_database,
     check_name,
     connection_argument_spec,
     connection_from_params,
@@ -184,6 +195,7 @@ def argument_spec():
         pending_checks=dict(type="list", elements="str", default=[]),
         free_space_ratio=dict(type="float", default=0.5),
         timeout=dict(type="int", default=21600),
+        lock_wait_timeout=dict(type="int", default=300),
     )
     return spec
 
@@ -191,6 +203,7 @@ def argument_spec():
 def check_mode_plan(module):
     """Read-only version of the preflight: report what a real run would create."""
     p = module.params
+    check_database("database", p["database"])
     check_name("app", p["app"])
     check_name("environment", p["environment"])
     directory = p["directory"]
@@ -207,6 +220,9 @@ def main():
     p = module.params
     if not 0 <= p["compress_level"] <= 9:
         module.fail_json(msg="compress_level=%s: allowed values are 0-9" % p["compress_level"])
+    if p["timeout"] < 1 or p["lock_wait_timeout"] < 1:
+        module.fail_json(msg="timeout=%s, lock_wait_timeout=%s: both must be 1 or more seconds"
+                         % (p["timeout"], p["lock_wait_timeout"]))
     if p["jobs"] < 1:
         module.fail_json(msg="jobs=%s: must be 1 or more" % p["jobs"])
     try:
@@ -219,7 +235,8 @@ def main():
             connection_from_params(p), p["database"], p["directory"], p["app"], p["environment"],
             release=p["release"], fmt=p["format"], compress_level=p["compress_level"], jobs=p["jobs"],
             pg_bin=p["pg_bin_dir"], verify_mode=p["verify"], key_tables=p["key_tables"],
-            pending_checks=p["pending_checks"], free_space_ratio=p["free_space_ratio"], timeout=p["timeout"])
+            pending_checks=p["pending_checks"], free_space_ratio=p["free_space_ratio"], timeout=p["timeout"],
+            lock_wait_timeout=p["lock_wait_timeout"])
     except BackupError as exc:
         module.fail_json(msg="backup of database %s to %s: %s" % (p["database"], p["directory"], exc),
                          failed_step=exc.step, where=exc.where or "")

@@ -13,7 +13,8 @@ short_description: Choose a backup written by greenlang.launch.pg_backup and che
 version_added: 0.1.0
 description:
   - Lists the backups of an app and environment in O(directory) (from their manifests) and selects one, either the
-    one named O(name), or else the newest backup whose manifest says it is verified.
+    one named O(name), or else the newest backup whose manifest says it is verified. A named backup that is not
+    verified (a test restore pending or failed) is refused unless O(allow_unverified=true).
   - With O(verify_checksum) (the default) the selected archive's size and sha256 are compared with its
     manifest; a damaged, truncated or replaced archive makes the module fail, naming the file and both checksums.
   - With O(verify_readable) the archive is also read back with C(pg_restore --list) (or a full gzip read).
@@ -51,6 +52,12 @@ options:
   verify_readable:
     description:
       - Also read the archive back (C(pg_restore --list), or decompress the whole C(.sql.gz)).
+    type: bool
+    default: false
+  allow_unverified:
+    description:
+      - Accept a named backup whose manifest is not verified. Without it such a backup is refused, naming its
+        pending checks. Never affects the automatic choice, which only considers verified backups.
     type: bool
     default: false
 """
@@ -111,6 +118,7 @@ def argument_spec():
         name=dict(type="str", default=""),
         verify_checksum=dict(type="bool", default=True),
         verify_readable=dict(type="bool", default=False),
+        allow_unverified=dict(type="bool", default=False),
     )
     return spec
 
@@ -121,7 +129,8 @@ def main():
     try:
         backups = [dict(name=m["name"], verified=bool(m.get("verified")))
                    for m in list_backups(p["directory"], p["app"], p["environment"])]
-        manifest = select_backup(p["directory"], p["app"], p["environment"], p["name"] or None)
+        manifest = select_backup(p["directory"], p["app"], p["environment"], p["name"] or None,
+                                 allow_unverified=p["allow_unverified"])
         path = os.path.join(p["directory"], manifest["archive"])
         if p["verify_checksum"]:
             verify_checksum(p["directory"], manifest)

@@ -11,8 +11,11 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from rehearsal.services.postgres import PG_BIN
@@ -146,6 +149,94 @@ def test_restore_swaps_the_backup_in_and_keeps_the_replaced_database(pg, backup_
     pg.drop_database(previous)
 
 
+class ReconnectingClients:
+    """App clients that keep querying the database and reconnect at once whenever their session ends (bounded)."""
+
+    def __init__(self, pg, db: str, count: int = 4, max_seconds: float = 120):
+        self.pg, self.db, self.stop, self.max_seconds = pg, db, threading.Event(), max_seconds
+        self.seen: list[int] = []  # orders counted, in time order
+        self.connects = 0
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(count)]
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                with psycopg.connect(host=self.pg.host, port=self.pg.port, user=self.db, password=APP_PASSWORD,
+                                     dbname=self.db, connect_timeout=5, autocommit=True) as conn:
+                    self.connects += 1
+                    while not self.stop.is_set() and time.monotonic() < deadline:
+                        self.seen.append(conn.execute("SELECT count(*) FROM orders").fetchone()[0])
+                        time.sleep(0.02)
+            except psycopg.Error:
+                time.sleep(0.01)  # reconnect right away, as a pool does
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+
+def test_restore_swaps_in_while_clients_keep_reconnecting(pg, backup_dir, work):
+    seed_app_db(pg, "csrd")
+    before = db_state(pg, "csrd")
+    result = run_role("backup", {"backup_app": "csrd", "backup_environment": "rehearsal",
+                                 "backup_dir": str(backup_dir), "backup_key_tables": ["orders"],
+                                 **db_vars(pg, "backup", "csrd")}, work / "b")
+    assert result.returncode == 0, result.stdout + result.stderr
+    pg.execute("DELETE FROM orders WHERE id > 100", "csrd")
+
+    with ReconnectingClients(pg, "csrd") as clients:
+        deadline = time.monotonic() + 30
+        while clients.connects < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert clients.connects >= 4, "the clients are connected before the restore starts"
+        result = run_role("restore", {"restore_app": "csrd", "restore_environment": "rehearsal",
+                                      "restore_dir": str(backup_dir), **db_vars(pg, "restore", "csrd")}, work / "r")
+        deadline = time.monotonic() + 30
+        while (not clients.seen or clients.seen[-1] != 2000) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert db_state(pg, "csrd") == before, "the data is the restored data"
+    assert clients.seen[0] == 100 and clients.seen[-1] == 2000, "clients were served before and after the swap"
+    assert clients.connects > 4, "the swap ended their sessions and they reconnected to the restored database"
+    for d in databases(pg):
+        if d.startswith("csrd__pre_restore_"):
+            pg.drop_database(d)
+
+
+def test_restore_refuses_a_named_backup_that_is_not_verified_unless_told(pg, backup_dir, work):
+    seed_app_db(pg, "vcci", orders=300)
+    result = run_role("backup", {"backup_app": "vcci", "backup_environment": "rehearsal",
+                                 "backup_dir": str(backup_dir), "backup_key_tables": ["orders"],
+                                 **db_vars(pg, "backup", "vcci")}, work / "b")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [manifest] = manifests(backup_dir)
+    # As if its test restore had not passed: the backup role leaves it like this until it does.
+    manifest.update(verified=False, pending_checks=["test_restore"])
+    (backup_dir / (manifest["name"] + ".manifest.json")).write_text(json.dumps(manifest))
+    pg.execute("DELETE FROM orders", "vcci")
+    variables = {"restore_app": "vcci", "restore_environment": "rehearsal", "restore_dir": str(backup_dir),
+                 "restore_backup_name": manifest["name"], **db_vars(pg, "restore", "vcci")}
+    refused = run_role("restore", variables, work / "refused")
+    assert refused.returncode != 0
+    assert f"backup {manifest['name']} is not verified (pending checks: test_restore)" in refused.stdout
+    assert "restore_allow_unverified" in refused.stdout
+    assert pg.execute("SELECT count(*) FROM orders", "vcci")[0][0] == 0, "nothing was restored"
+
+    allowed = run_role("restore", {**variables, "restore_allow_unverified": True}, work / "allowed")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert pg.execute("SELECT count(*) FROM orders", "vcci")[0][0] == 300
+    for d in databases(pg):
+        if d.startswith("vcci__pre_restore_"):
+            pg.drop_database(d)
+
+
 @pytest.mark.parametrize("damage", ["corrupted", "truncated"])
 def test_restore_refuses_a_damaged_archive_and_leaves_the_live_database_alone(pg, backup_dir, work, damage):
     seed_app_db(pg, "cbam")
@@ -185,7 +276,7 @@ def test_migration_failing_halfway_leaves_the_database_exactly_as_before(pg, bac
     assert result.returncode != 0
     out = result.stdout
     assert "MIGRATION FAILED for vcci/rehearsal" in out
-    assert "table_that_does_not_exist" in out, "the report says what failed"
+    assert "table_that_does_not_exist" in out, out[-4000:]
     assert "Restored: vcci from backup vcci_rehearsal_" in out, "the report says what was restored"
     assert "Schema version before: 1, now: 1" in out
     assert db_state(pg, "vcci") == before, "schema and data equal their pre-migration state"
@@ -222,6 +313,22 @@ def test_migration_reaching_the_wrong_schema_version_is_rolled_back(pg, backup_d
     assert result.returncode != 0
     assert "schema version after the migration is 2, expected 3" in result.stdout
     assert db_state(pg, "csrd") == before
+    for d in databases(pg):
+        if d.startswith("csrd__pre_restore_"):
+            pg.drop_database(d)
+
+
+def test_command_migration_never_prints_its_environment_even_at_debug_verbosity(pg, backup_dir, work):
+    seed_app_db(pg, "csrd")
+    sql = work / "0002_half_failing.sql"
+    sql.write_text(HALF_FAILING_MIGRATION)
+    variables = migrate_vars(pg, "csrd", backup_dir, sql)
+    assert variables["migrate_command_env"]["PGPASSWORD"] == pg.password  # psql needs it to reach the database
+    result = run_role("migrate", variables, work / "m", verbosity=3)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "table_that_does_not_exist" in out, "the command did connect: the environment reached it"
+    assert pg.password not in out
     for d in databases(pg):
         if d.startswith("csrd__pre_restore_"):
             pg.drop_database(d)
@@ -290,6 +397,64 @@ def test_check_mode_reports_the_plan_and_changes_nothing(pg, backup_dir, work):
     assert f"back up to localhost:{backup_dir} first" in flat and str(sql) in flat
     assert list(backup_dir.iterdir()) == []
     assert db_state(pg, "csrd") == before
+
+
+@pytest.mark.parametrize("role,variable", [
+    ("backup", "backup_db_name"), ("backup", "backup_app"), ("backup", "backup_environment"),
+    ("migrate", "migrate_db_name"), ("migrate", "migrate_app"), ("migrate", "migrate_environment"),
+    ("restore", "restore_app"), ("restore", "restore_environment"), ("restore", "restore_db_name"),
+])
+def test_an_empty_required_name_fails_first_naming_the_variable(pg, work, role, variable):
+    target = work / "backups-not-created"
+    marker = work / "migration-ran"
+    db = {"backup": "vcci", "migrate": "vcci", "restore": "vcci"}[role]
+    variables = {f"{role}_app": "vcci", f"{role}_environment": "rehearsal", **db_vars(pg, role, db)}
+    variables[f"{role}_dir" if role != "migrate" else "migrate_backup_dir"] = str(target)
+    if role == "migrate":
+        variables["migrate_command"] = ["touch", str(marker)]
+    variables[variable] = ""
+    result = run_role(role, variables, work / role)
+    assert result.returncode != 0
+    flat = " ".join(result.stdout.split())
+    assert f"{variable} is empty or invalid" in flat or f'{variable}="" is empty or invalid' in flat, flat[-2000:]
+    assert "ok=1 changed=0" in flat, "it fails right after the argument spec check, before anything else runs"
+    assert not target.exists() and not marker.exists()
+
+
+def test_backup_without_key_tables_warns_that_no_row_counts_protect_it(pg, backup_dir, work):
+    seed_app_db(pg, "cbam", orders=100)
+    result = run_role("backup", {"backup_app": "cbam", "backup_environment": "rehearsal", "backup_dir": str(backup_dir),
+                                 **db_vars(pg, "backup", "cbam")}, work / "b")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING: backup_key_tables is empty for cbam/rehearsal" in " ".join(result.stdout.split())
+    [manifest] = manifests(backup_dir)
+    assert manifest["row_counts"] == {} and "no key tables configured" in manifest["warnings"][0]
+    result = run_role("restore", {"restore_app": "cbam", "restore_environment": "rehearsal",
+                                  "restore_dir": str(backup_dir), **db_vars(pg, "restore", "cbam")}, work / "r")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING: NO ROW COUNTS CHECKED" in " ".join(result.stdout.split())
+    for d in databases(pg):
+        if d.startswith("cbam__pre_restore_"):
+            pg.drop_database(d)
+
+
+@pytest.mark.parametrize("key_tables", [[], ["orders"]], ids=["pg_dump-waits", "row-count-waits"])
+def test_backup_blocked_by_a_lock_fails_within_the_timeout_saying_why(pg, backup_dir, work, key_tables):
+    seed_app_db(pg, "vcci", orders=100)
+    with pg.connect("vcci", autocommit=False) as locker:
+        locker.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")  # a migration's ALTER TABLE, left open
+        t0 = time.monotonic()
+        result = run_role("backup", {"backup_app": "vcci", "backup_environment": "rehearsal",
+                                     "backup_dir": str(backup_dir), "backup_key_tables": key_tables,
+                                     "backup_timeout": 8, **db_vars(pg, "backup", "vcci")}, work / "b", timeout=120)
+        elapsed = time.monotonic() - t0
+        locker.rollback()
+    flat = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "BACKUP FAILED for vcci/rehearsal" in flat
+    assert "could not lock the table" in flat and "another session holds a conflicting lock" in flat, flat[-2000:]
+    assert elapsed < 8 + 40, f"bounded by backup_timeout=8 plus ansible's own start-up, took {elapsed:.0f} s"
+    assert [p for p in backup_dir.iterdir()] == [], "no partial archive is left behind"
 
 
 def test_manifest_never_contains_the_app_password(pg, backup_dir, work):

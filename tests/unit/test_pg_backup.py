@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import sys
+import time
 
 import pytest
 from ansible_collections.greenlang.launch.plugins.module_utils import pg_backup as pb
@@ -92,6 +93,44 @@ def test_a_full_disk_while_writing_fails_the_write_step_and_cleans_up(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_silent_dump_is_killed_at_the_timeout(tmp_path):
+    # pg_dump waiting for a lock writes nothing; the timeout must still hold.
+    script = "import sys, time; sys.stdout.write('x'); sys.stdout.flush(); time.sleep(60)"
+    t0 = time.monotonic()
+    with pytest.raises(pb.BackupError, match=r"pg_dump failed: timed out after 1s with 1 bytes written; the process"
+                                             r" was killed"):
+        pb.stream_to_file([sys.executable, "-c", script], None, str(tmp_path / "a.dump"), timeout=1)
+    assert time.monotonic() - t0 < 10
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dump_that_writes_nothing_says_it_may_be_waiting_for_a_lock(tmp_path):
+    script = "import time; time.sleep(60)"
+    with pytest.raises(pb.BackupError, match="wrote nothing: waiting for a lock"):
+        pb.stream_to_file([sys.executable, "-c", script], None, str(tmp_path / "a.dump"), timeout=1)
+
+
+def test_pg_dump_waits_for_table_locks_only_as_long_as_allowed():
+    argv = pb.pg_dump_argv("", "custom", "vcci", 1, lock_wait_timeout=42)
+    assert "--lock-wait-timeout=42s" in argv
+    assert not any(a.startswith("--lock-wait-timeout") for a in pb.pg_dump_argv("", "custom", "vcci", 1))
+
+
+def test_a_lock_timeout_from_pg_dump_is_explained():
+    err = [b"pg_dump: error: query failed: ERROR:  canceling statement due to statement timeout\n"
+           b"pg_dump: detail: Query was: LOCK TABLE public.orders IN ACCESS SHARE MODE"]
+    assert pb._exit_text(1, err, 30).startswith("could not lock the tables within 30s (lock wait timeout): another "
+                                               "session holds a conflicting lock")
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "host=evil dbname=vcci", "postgresql://evil/vcci", "x" * 64])
+def test_a_database_that_is_not_a_name_is_refused_before_anything_runs(tmp_path, bad):
+    # An empty name would make pg_dump dump the connecting role's default database instead.
+    with pytest.raises(pb.BackupError, match="validation failed: database"):
+        pb.create_backup({"host": "127.0.0.1", "port": 1}, bad, str(tmp_path), "vcci", "production")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_preflight_refuses_a_missing_directory_and_too_little_space(tmp_path):
     with pytest.raises(pb.BackupError, match="preflight failed .*does not exist"):
         pb.preflight(str(tmp_path / "nope"))
@@ -141,7 +180,10 @@ def test_select_picks_the_newest_verified_backup_of_the_right_app(tmp_path):
     make_backup(tmp_path, "vcci_production_3", NOW, verified=False)
     make_backup(tmp_path, "cbam_production_9", NOW)
     assert pb.select_backup(str(tmp_path), "vcci", "production")["name"] == "vcci_production_2"
-    assert pb.select_backup(str(tmp_path), "vcci", "production", "vcci_production_3")["name"] == "vcci_production_3"
+    with pytest.raises(pb.BackupError, match="backup vcci_production_3 is not verified .*restore_allow_unverified"):
+        pb.select_backup(str(tmp_path), "vcci", "production", "vcci_production_3")
+    named = pb.select_backup(str(tmp_path), "vcci", "production", "vcci_production_3", allow_unverified=True)
+    assert named["name"] == "vcci_production_3"
     with pytest.raises(pb.BackupError, match="belongs to cbam/production"):
         pb.select_backup(str(tmp_path), "vcci", "production", "cbam_production_9")
     with pytest.raises(pb.BackupError, match="no verified backup for csrd/production"):
