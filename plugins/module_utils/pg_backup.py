@@ -216,7 +216,7 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump", lock_wait_timeo
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise BackupError(step, _timeout_text(timeout, size, lock_wait_timeout))
-                ready, _, _ = select.select([fd], [], [], min(remaining, 5.0))
+                ready = select.select([fd], [], [], min(remaining, 5.0))[0]
                 if not ready:
                     continue
                 chunk = os.read(fd, CHUNK)

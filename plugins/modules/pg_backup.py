@@ -46,8 +46,8 @@ options:
     default: ''
   database:
     description:
-      - Database to dump. An empty value, a connection string (containing C(=)) or a URI is refused: C(pg_dump -d "")
-        would dump the connecting role's default database instead.
+      - Database to dump. An empty value, a connection string (containing C(=)) or a URI is refused,
+        because C(pg_dump -d "") would dump the connecting role's default database instead.
     type: str
     required: true
   directory:
@@ -102,7 +102,7 @@ options:
   timeout:
     description:
       - Seconds the dump and its verification may take. A watchdog enforces it even when pg_dump writes nothing
-        (waiting for a lock, an unresponsive server): pg_dump is killed and the module fails saying so.
+        (waiting for a lock, an unresponsive server); pg_dump is then killed and the module fails saying so.
     type: int
     default: 21600
   lock_wait_timeout:
