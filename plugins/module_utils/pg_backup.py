@@ -215,7 +215,7 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump", lock_wait_timeo
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise BackupError(step, _timeout_text(timeout, size, lock_wait_timeout))
+                    raise BackupError(step, _timeout_text(timeout, size))
                 ready = select.select([fd], [], [], min(remaining, 5.0))[0]
                 if not ready:
                     continue
@@ -236,7 +236,7 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump", lock_wait_timeo
         try:
             rc = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            raise BackupError(step, _timeout_text(timeout, size, lock_wait_timeout)) from None
+            raise BackupError(step, _timeout_text(timeout, size)) from None
         reader.join(timeout=10)
         if rc != 0:
             raise BackupError(step, _exit_text(rc, errors, lock_wait_timeout))
@@ -251,7 +251,7 @@ def stream_to_file(argv, env, out_path, timeout, step="pg_dump", lock_wait_timeo
     return h.hexdigest(), size
 
 
-def _timeout_text(timeout, size, lock_wait_timeout=None):
+def _timeout_text(timeout, size):
     text = "timed out after %ss with %d bytes written; the process was killed" % (timeout, size)
     if not size:
         text += " (it wrote nothing: waiting for a lock or an unresponsive server?)"
