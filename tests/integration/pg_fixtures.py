@@ -7,6 +7,7 @@ user cannot reach pytest's tmp_path) and stopped in teardown, leaving no process
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -40,10 +41,10 @@ CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 100;
 """
 
 
-@pytest.fixture(scope="module")
-def pg():
-    """A running PostgreSQL 15 cluster (superuser ``postgres`` with a password, TCP on 127.0.0.1)."""
-    root = scratch_dir("greenlang-it-pg-")
+@contextlib.contextmanager
+def scratch_cluster(prefix: str):
+    """A started PostgreSQL 15 cluster in a new scratch directory under /tmp; stopped and removed on exit."""
+    root = scratch_dir(prefix)
     cluster = PostgresCluster(root / "data", free_port())
     try:
         cluster.init().start()
@@ -51,6 +52,13 @@ def pg():
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """A running PostgreSQL 15 cluster (superuser ``postgres`` with a password, TCP on 127.0.0.1)."""
+    with scratch_cluster("greenlang-it-pg-") as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ Every fixture stops what it started.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from rehearsal.apps.process import DemoAppProcess
-from rehearsal.services.postgres import PostgresCluster, free_port, scratch_dir
+from rehearsal.services.postgres import free_port
 from rehearsal.services.prometheus import PrometheusServer
+from tests.integration.pg_fixtures import scratch_cluster
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +26,8 @@ def prometheus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def postgres():
     """A real PostgreSQL 15 cluster (run as the postgres OS user), destroyed afterwards."""
-    root = scratch_dir("greenlang-h3a-pg-")
-    cluster = PostgresCluster(root / "data", free_port())
-    try:
-        cluster.init().start()
+    with scratch_cluster("greenlang-h3a-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

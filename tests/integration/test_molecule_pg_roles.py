@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from rehearsal.services.postgres import PostgresCluster, free_port, scratch_dir
+from rehearsal.services.postgres import free_port
+from tests.integration.pg_fixtures import scratch_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -46,14 +46,8 @@ def assert_passed(proc: subprocess.CompletedProcess, scenario: str) -> str:
 @pytest.fixture(scope="module")
 def stack_like_pg():
     """A running PostgreSQL reached only through a POSTGRES_ADMIN_DSN, as the rehearsal stack publishes it."""
-    root = scratch_dir("greenlang-it-molecule-pg-")
-    cluster = PostgresCluster(root / "data", free_port())
-    try:
-        cluster.init().start()
+    with scratch_cluster("greenlang-it-molecule-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.slow
