@@ -2,7 +2,7 @@
 # Install the Debian packages the rehearsal stack and tests need, only if missing.
 # Idempotent and quick (dpkg-query only) when everything is present.
 set -euo pipefail
-packages=(postgresql-15 postgresql-client-15 nginx-light prometheus bind9 bind9-dnsutils openssl procps iproute2 gzip rsync shellcheck redis-server docker-registry)
+packages=(postgresql-15 postgresql-client-15 nginx-light prometheus bind9 bind9-dnsutils openssl procps iproute2 gzip rsync shellcheck redis-server docker-registry chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
