@@ -8,14 +8,19 @@ STAMP := $(VENV)/.requirements.stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: setup system-packages venv test lint sanity unit integration molecule rehearsal rehearsal-down build clean
+.PHONY: setup system-packages venv kube-binaries test lint sanity unit integration molecule rehearsal rehearsal-down build clean
 
-setup: system-packages venv
+setup: system-packages venv kube-binaries
 
 system-packages:
 	@tools/ensure-system-packages.sh
 
 venv: $(STAMP)
+
+# The rehearsal stack's real control plane, built from source once per machine into a cache
+# outside the checkout (tools/kube-versions.env pins the versions; a no-op when already built).
+kube-binaries:
+	@tools/build-kube.sh >/dev/null
 
 # Re-install only when requirements.txt changes: `make setup` is fast when nothing is missing.
 $(STAMP): requirements.txt
