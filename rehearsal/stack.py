@@ -90,14 +90,16 @@ class Stack:
             self._deploy_manifests()
 
     def _start_postgres(self) -> None:
-        from rehearsal.services.postgres import PostgresCluster
+        from rehearsal.services.postgres import PostgresCluster, release_runtime_dir, runtime_dir
 
         cfg = self.config
-        pg = PostgresCluster(cfg.state_dir / "postgres", cfg.postgres_port)
+        # The data dir lives outside the state dir (which may sit in a checkout the postgres user cannot reach).
+        pg = PostgresCluster(runtime_dir(cfg.state_dir / "postgres"), cfg.postgres_port)
         if not (pg.data_dir / "PG_VERSION").exists():
             pg.init()
         pg.start()
-        self._started("postgres", pg.stop, port=cfg.postgres_port)
+        self._started("postgres", lambda: (pg.stop(), release_runtime_dir(cfg.state_dir / "postgres")),
+                      port=cfg.postgres_port, data_dir=str(pg.data_dir))
         from rehearsal.apps.seed import seed_app_database
 
         for app in APPS:
@@ -300,6 +302,11 @@ def _kill_leftovers(state_dir: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(leftover, signal.SIGKILL)
             print(f"killed leftover process {leftover}")
+    from rehearsal.services.postgres import release_runtime_dir
+
+    # Data dirs kept outside the state dir (runtime_dir links) go too, also when the daemon died.
+    for link in state_dir.glob("postgres*"):
+        release_runtime_dir(link)
 
 
 def down(config: StackConfig, timeout: float = 60) -> int:

@@ -13,7 +13,10 @@ Typical use::
 PostgreSQL refuses to run as root, so every server-side command runs through
 ``runuser -u postgres --`` and the data directory is owned by ``postgres``. The
 parent directories must be traversable by that user: pytest's ``tmp_path`` (mode
-0700, root) is not, so put clusters under ``/tmp`` (see ``scratch_dir``).
+0700, root) is not, so put clusters under ``/tmp`` (see ``scratch_dir``). The stack,
+whose state dir may sit in a checkout nobody else can traverse (root's home, a clone
+under ``mktemp -d``), runs its clusters from ``runtime_dir(state_dir / "postgres")``:
+a fresh directory under /tmp that the state dir links to, removed by ``release_runtime_dir``.
 
 Clients connect over TCP on 127.0.0.1 only with scram-sha-256; the Unix socket
 lives in ``<data_dir>/run`` (only ``postgres`` and root can reach it).
@@ -54,6 +57,63 @@ def scratch_dir(prefix: str = "greenlang-pg-") -> Path:
     return path
 
 
+RUNTIME_PREFIX = "greenlang-pg-run-"
+
+
+def runtime_dir(link: Path) -> Path:
+    """A directory the ``postgres`` OS user can reach, wherever ``link`` (a path in a state dir) lives.
+
+    ``link`` becomes a symlink to ``/tmp/greenlang-pg-run-XXXX/<link's absolute path>``: the runtime root
+    comes from mkdtemp (no guessable name in /tmp), its inner directories are root-owned and 0755, and
+    the path keeps the state dir's path inside it, so tools that find a stack's processes by its state
+    dir on their command line (``rehearsal down``, ``StackRun``) still find ``postgres -D ...``.
+    An existing link into a runtime root is reused. Returns the directory (owned by ``postgres``).
+    """
+    link = Path(os.path.abspath(link))
+    if link.is_symlink():
+        target = Path(os.readlink(link))
+        if target.is_dir() and _runtime_root(target):
+            return target
+        link.unlink()  # dangling or foreign: replaced below
+    elif link.exists():
+        raise PostgresError(f"{link} exists and is not a runtime link; remove it (an older stack's data dir)")
+    root = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX, dir="/tmp"))
+    root.chmod(0o755)
+    target = root.joinpath(*link.parts[1:])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for parent in [target.parent, *target.parent.parents]:
+        if parent == root.parent:
+            break
+        parent.chmod(0o755)
+    target.mkdir(mode=0o700)
+    _chown_postgres(target)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+    return target
+
+
+def release_runtime_dir(link: Path) -> None:
+    """Remove the runtime root ``link`` points to and the link itself (no-op when there is none).
+
+    Stop the servers first; ``rehearsal down`` calls this after it has killed what was left.
+    """
+    link = Path(os.path.abspath(link))
+    if not link.is_symlink():
+        return
+    root = _runtime_root(Path(os.readlink(link)))
+    if root:
+        shutil.rmtree(root, ignore_errors=True)
+    link.unlink()
+
+
+def _runtime_root(target: Path) -> Path | None:
+    """``/tmp/greenlang-pg-run-XXXX`` when ``target`` lies in such a root, else None."""
+    parts = target.parts
+    if len(parts) > 2 and parts[1] == "tmp" and parts[2].startswith(RUNTIME_PREFIX):
+        return Path("/tmp") / parts[2]
+    return None
+
+
 def _chown_postgres(path: Path) -> None:
     pw = pwd.getpwnam(OS_USER)
     os.chown(path, pw.pw_uid, pw.pw_gid)
@@ -91,7 +151,9 @@ class PostgresCluster:
     # ---- paths and credentials -------------------------------------------------------------
     @property
     def socket_dir(self) -> Path:
-        return self.data_dir / "run"
+        # A runtime dir's mirrored path can be too long for a Unix socket (107 bytes): use its short root.
+        root = _runtime_root(self.data_dir)
+        return (root if root else self.data_dir) / "run"
 
     @property
     def log_file(self) -> Path:
