@@ -18,7 +18,7 @@ def name_errors(checks):
     try:
         return names.name_errors(checks)
     except (KeyError, TypeError, ValueError) as exc:
-        raise AnsibleFilterError("name_errors: %s" % exc)
+        raise AnsibleFilterError("name_errors: %s" % exc) from exc
 
 
 class FilterModule(object):

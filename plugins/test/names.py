@@ -16,7 +16,7 @@ def _test(problem):
         try:
             return problem(value, *args, **kwargs) is None
         except (TypeError, ValueError) as exc:
-            raise AnsibleFilterError(str(exc))
+            raise AnsibleFilterError(str(exc)) from exc
     test.__name__ = problem.__name__.replace("_problem", "")
     return test
 

@@ -12,7 +12,7 @@ from ansible_collections.greenlang.launch.plugins.module_utils import names
 
 def render(expression, **variables):
     templar = Templar(loader=DataLoader(), variables=variables)
-    return templar.template(trust_as_template("{{ %s }}" % expression))
+    return templar.template(trust_as_template("{{ " + expression + " }}"))
 
 
 @pytest.mark.parametrize("value", ["vcci", "cbam-api-v2", "a", "0", "x" * 63])
