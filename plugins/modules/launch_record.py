@@ -1,0 +1,186 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, GreenLang platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: launch_record
+short_description: Write one run record (a step, a rollback, a decision, an artifact, or the run itself)
+version_added: 0.1.0
+description:
+  - Appends one JSON object as a line to C(<run_dir>/<stream>.jsonl), or merges an object into C(<run_dir>/run.json)
+    with O(stream=run). These files are the run's record that reports and notifications read.
+  - Each stream has required fields and allowed values (see O(record)); a record that breaks them is refused, naming
+    the field, and nothing is written.
+  - Times (C(started), C(ended), C(stable_at), C(decided_at)) may be given as epoch seconds or ISO 8601; they are
+    written as ISO 8601 UTC with a trailing C(Z).
+  - No secret goes into a record. Values of keys that look like secrets (password, token, secret, dsn, api_key,
+    webhook, credential, private_key), at any depth, are written as C(********) and listed in RV(masked).
+  - Idempotent. With O(key), a record equal to the last one written with that key is not written again; a
+    different one is appended and readers take the last line per key. Without O(key) a record equal to the
+    stream's last line is not written again. C(run.json) is only rewritten when the merge changes it.
+  - Supports check mode (nothing is written, RV(changed) says whether it would be) and diff mode.
+  - Writers are serialised with an exclusive lock on C(<run_dir>/.lock), so parallel hosts can share a run dir.
+author:
+  - GreenLang platform engineering (@greenlang)
+options:
+  run_dir:
+    description:
+      - The run's directory, normally C({{ launch_state_dir }}/runs/{{ launch_run_id }}). Created (with parents)
+        when missing, on the host the module runs on.
+    type: path
+    required: true
+  stream:
+    description:
+      - C(steps) {app, index, verb, args, status (ok, failed, skipped or undone), started, ended, weight, checks,
+        reason}.
+      - C(rollbacks) {app, reason, type (traffic, rollout_undo or db_restore), started, stable_at,
+        time_to_stable_s}.
+      - C(decisions) {gate, app, criteria, verdict (GO or NO-GO), decided_by, decided_at, reason}.
+      - C(artifacts) {kind (backup or migration), app, file, size, sha256, verified, schema_before, schema_after}.
+      - C(run) merges into C(run.json) {run_id, environment, started, ended, user, collection_version,
+        apps {<app> {release, previous, strategy, result}}}; nested dicts merge, other values replace.
+    type: str
+    required: true
+    choices: [steps, rollbacks, decisions, artifacts, run]
+  record:
+    description:
+      - The record. Required fields per stream are C(app), C(index), C(verb), C(status) (steps); C(app),
+        C(reason), C(type) (rollbacks); C(gate), C(app), C(verdict) (decisions); C(kind), C(app) (artifacts).
+      - Further fields are written as given.
+    type: dict
+    required: true
+  key:
+    description:
+      - Identity of the record within its stream, written as its C(key) field, for example C(cbam:4:set_weight).
+        Ignored for O(stream=run).
+    type: str
+  dir_mode:
+    description:
+      - Mode of the run directory when the module creates it.
+    type: raw
+    default: "0750"
+  file_mode:
+    description:
+      - Mode of a stream file when the module creates it.
+    type: raw
+    default: "0640"
+seealso:
+  - module: greenlang.launch.metric_gate
+notes:
+  - The field lists are the collection's run-record contract; C(docs/modules/launch_record.md) describes who writes
+    and who reads each stream.
+"""
+
+EXAMPLES = r"""
+- name: Record that step 4 of cbam (set_weight 10) completed
+  greenlang.launch.launch_record:
+    run_dir: "{{ launch_state_dir }}/runs/{{ launch_run_id }}"
+    stream: steps
+    key: "cbam:4:set_weight"
+    record:
+      app: cbam
+      index: 4
+      verb: set_weight
+      args: 10
+      status: ok
+      started: "{{ step_started }}"
+      ended: "{{ now(utc=true).timestamp() }}"
+      weight: 10
+
+- name: Record a rollback and how long it took to be stable again
+  greenlang.launch.launch_record:
+    run_dir: "{{ launch_run_dir }}"
+    stream: rollbacks
+    record:
+      app: cbam
+      reason: "error_rate 0.3 > max 0.05 for 5 consecutive evaluations"
+      type: traffic
+      started: 2026-06-07T10:14:03Z
+      stable_at: 2026-06-07T10:14:04.412Z
+      time_to_stable_s: 1.41
+
+- name: Mark the run started
+  greenlang.launch.launch_record:
+    run_dir: "{{ launch_run_dir }}"
+    stream: run
+    record:
+      run_id: "{{ launch_run_id }}"
+      environment: "{{ launch_environment }}"
+      started: "{{ now(utc=true).isoformat() }}"
+      apps:
+        cbam: {release: v2, previous: v1, strategy: canary, result: running}
+"""
+
+RETURN = r"""
+file:
+  description: The file written (or that would be written).
+  returned: always
+  type: str
+  sample: /var/lib/greenlang-launch/runs/20260607T100000Z/steps.jsonl
+record:
+  description: The record as written (for O(stream=run), the whole C(run.json) after the merge).
+  returned: always
+  type: dict
+  sample: {app: cbam, index: 4, verb: set_weight, status: ok, weight: 10, key: "cbam:4:set_weight",
+           started: "2026-06-07T10:12:00Z", ended: "2026-06-07T10:12:01.250Z"}
+masked:
+  description: Paths of fields whose values were replaced by C(********) because their key looks like a secret.
+  returned: always
+  type: list
+  elements: str
+  sample: [args.password]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.run_records import RecordError, plan_write, write
+
+
+def _mode(value, name, module):
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        module.fail_json(msg="{0}: expected an octal mode such as 0750, got {1!r}".format(name, value))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            run_dir=dict(type="path", required=True),
+            stream=dict(type="str", required=True, choices=["steps", "rollbacks", "decisions", "artifacts", "run"]),
+            record=dict(type="dict", required=True),
+            key=dict(type="str", no_log=False),
+            dir_mode=dict(type="raw", default="0750"),
+            file_mode=dict(type="raw", default="0640"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    key = p["key"] if p["stream"] != "run" else None
+    try:
+        if module.check_mode:
+            decision = plan_write(p["run_dir"], p["stream"], p["record"], key)
+        else:
+            decision = write(p["run_dir"], p["stream"], p["record"], key,
+                             dir_mode=_mode(p["dir_mode"], "dir_mode", module),
+                             file_mode=_mode(p["file_mode"], "file_mode", module))
+    except RecordError as e:
+        module.fail_json(msg=str(e))
+    except (IOError, OSError) as e:
+        module.fail_json(msg="run_dir: cannot write {0}: {1}".format(p["run_dir"], e))
+    result = {"changed": decision["changed"], "file": decision["path"], "record": decision["record"],
+              "masked": decision["masked"]}
+    if module._diff:
+        result["diff"] = {"before": decision["before"], "after": decision["after"],
+                          "before_header": decision["path"], "after_header": decision["path"]}
+    for where in decision["masked"]:
+        module.warn("launch_record: {0} looks like a secret and was written as ********".format(where))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
