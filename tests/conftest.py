@@ -34,4 +34,4 @@ def _install_collection_loader() -> None:
 _install_collection_loader()
 
 # Session-wide fixtures shared by integration modules (one rehearsal stack per run).
-pytest_plugins = ["tests.integration.stack_session"]
+pytest_plugins = ["tests.fixtures.kube", "tests.fixtures.stack_session"]

@@ -1,4 +1,4 @@
-"""Manifests the emulator conformance tests apply: ``from tests.integration.kube_manifests import deployment``."""
+"""Manifests the emulator conformance tests apply: ``from tests.stack.integration.kube_manifests import deployment``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fixtures for tests of the rehearsal stack's services (Prometheus, PostgreSQL, demo apps).
 
-Import the ones a module needs: ``from tests.integration.stack_fixtures import prometheus, run_app``.
+Import the ones a module needs: ``from tests.stack.integration.stack_fixtures import prometheus, run_app``.
 Every fixture stops what it started.
 """
 

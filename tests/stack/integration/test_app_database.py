@@ -13,9 +13,9 @@ import requests
 
 from rehearsal.apps import calculations
 from rehearsal.apps.seed import seed_app_database
-from tests.integration.stack_fixtures import postgres, run_app  # noqa: F401 - fixtures
+from tests.stack.integration.stack_fixtures import postgres, run_app  # noqa: F401 - fixtures
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CAT1 = "/api/v1/calculator/category1"
 BODY = {"items": [{"category": "metals", "spend": 1000}]}
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.integration.kube_manifests import deployment
+from tests.stack.integration.kube_manifests import deployment
 
 ROLLOUT_TIMEOUT = "60s"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from tests.integration.kube_manifests import deployment
+from tests.stack.integration.kube_manifests import deployment
 
 WAIT = {"wait": True, "wait_timeout": 60, "wait_sleep": 1}
 

@@ -14,7 +14,7 @@ from rehearsal.kubeapi.process_runtime import ProcessRuntime
 from rehearsal.load import LoadGenerator
 from rehearsal.traffic.controller import TrafficPlane
 from rehearsal.traffic.render import HTTPROUTES
-from tests.integration.traffic_fixtures import (
+from tests.stack.integration.traffic_fixtures import (
     MiniCluster,
     ProbeTarget,
     pod_manifest,

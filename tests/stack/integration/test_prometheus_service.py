@@ -11,7 +11,7 @@ import pytest
 from rehearsal.load import LoadGenerator
 from rehearsal.services.postgres import free_port
 from rehearsal.services.prometheus import PrometheusError, PrometheusServer
-from tests.integration.stack_fixtures import prometheus, run_app  # noqa: F401 - fixtures
+from tests.stack.integration.stack_fixtures import prometheus, run_app  # noqa: F401 - fixtures
 
 CAT1 = "/api/v1/calculator/category1"
 BODY = {"items": [{"category": "metals", "spend": 1000}]}

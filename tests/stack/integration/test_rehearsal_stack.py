@@ -29,7 +29,7 @@ import requests
 
 from rehearsal.load import LoadGenerator
 from rehearsal.testing import KUBECTL, StackRun
-from tests.integration.traffic_fixtures import wait_until
+from tests.stack.integration.traffic_fixtures import wait_until
 
 APPS = ("vcci", "cbam", "csrd")
 COMPONENTS = ("postgres", "prometheus", "webhook", "kube-apiserver", "scrape-target-sync", "ingress-nginx", "apps")

@@ -11,7 +11,7 @@ import pytest
 from rehearsal.load import LoadGenerator
 from rehearsal.traffic.controller import TrafficPlane
 from rehearsal.traffic.render import HTTPROUTES, INGRESSES, ROUTES
-from tests.integration.traffic_fixtures import (
+from tests.stack.integration.traffic_fixtures import (
     MiniCluster,
     count_versions,
     pod_manifest,

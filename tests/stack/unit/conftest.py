@@ -6,7 +6,7 @@ import requests
 from rehearsal.kubeapi.server import KubeAPIServer
 from rehearsal.kubeapi.store import ObjectStore
 from rehearsal.kubeapi.tls import make_self_signed
-from tests.integration.stack_fixtures import run_app  # noqa: F401 - demo app processes, stopped at teardown
+from tests.stack.integration.stack_fixtures import run_app  # noqa: F401 - demo app processes, stopped at teardown
 
 TOKEN = "test-token-1234"
 

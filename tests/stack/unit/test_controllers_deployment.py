@@ -9,7 +9,7 @@ import time
 import pytest
 
 from rehearsal.kubeapi.controllers.deployment import equal_ignore_hash, resolve_fenceposts
-from tests.unit.rehearsal.controller_helpers import (
+from tests.stack.unit.controller_helpers import (
     deployment,
     owned_replicasets,
     revisions,

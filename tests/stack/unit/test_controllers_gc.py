@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.unit.rehearsal.controller_helpers import (
+from tests.stack.unit.controller_helpers import (
     deployment,
     rollout_done,
     running_kube,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.rehearsal.controller_helpers import running_kube, wait_for
+from tests.stack.unit.controller_helpers import running_kube, wait_for
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.unit.rehearsal.controller_helpers import running_kube, wait_for
+from tests.stack.unit.controller_helpers import running_kube, wait_for
 
 
 @pytest.fixture
