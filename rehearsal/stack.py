@@ -41,6 +41,8 @@ class StackConfig:
     prometheus_port: int = field(default_factory=lambda: _port("PROMETHEUS", 19090))
     postgres_port: int = field(default_factory=lambda: _port("POSTGRES", 15432))
     webhook_port: int = field(default_factory=lambda: _port("WEBHOOK", 18099))
+    redis_port: int = field(default_factory=lambda: _port("REDIS", 16379))
+    registry_port: int = field(default_factory=lambda: _port("REGISTRY", 15000))
     deploy_manifests: bool = True
 
     @property
@@ -84,6 +86,7 @@ class Stack:
         self._start_postgres()
         self._start_prometheus()
         self._start_webhook()
+        self._start_redis_and_registry()
         self._start_cluster()
         self._start_traffic_plane()
         if cfg.deploy_manifests and MANIFESTS_DIR.is_dir():
@@ -129,6 +132,23 @@ class Stack:
         self.env["SLACK_WEBHOOK_URL"] = f"{hook.url}/slack/launch"
         self.env["STATUSPAGE_URL"] = f"{hook.url}/statuspage"
 
+    def _start_redis_and_registry(self) -> None:
+        """The cache (Redis) and the image registry holding the images the stack can run."""
+        from rehearsal.services.redis import RedisServer
+        from rehearsal.services.registry import PUBLISHED_VERSIONS, ImageRegistry
+
+        cfg = self.config
+        cache = RedisServer(cfg.state_dir / "redis", cfg.redis_port).start()
+        self._started("redis", cache.stop, port=cfg.redis_port)
+        self.env["REDIS_URL"] = cache.url
+        registry = ImageRegistry(cfg.state_dir / "registry", cfg.registry_port).start()
+        images = [f"rehearsal/{app}:{version}" for app in APPS for version in PUBLISHED_VERSIONS]
+        for app in APPS:
+            for version in PUBLISHED_VERSIONS:
+                registry.publish(app, version)
+        self._started("registry", registry.stop, url=registry.url, images=images)
+        self.env["REGISTRY_URL"] = registry.url
+
     def _start_cluster(self) -> None:
         from rehearsal.kubeapi.cluster import Cluster
         from rehearsal.kubeapi.process_runtime import ProcessRuntime
@@ -142,6 +162,10 @@ class Stack:
         self.env["K8S_AUTH_KUBECONFIG"] = str(cluster.kubeconfig)
         self.cluster = cluster
         self._watch_scrape_targets()
+        from rehearsal.services.node import NodeHeartbeat  # the emulator's runtime plays the kubelet
+
+        node = NodeHeartbeat(cluster.store).start()
+        self._started("node-heartbeat", node.stop, node=node.name)
 
     def _watch_scrape_targets(self) -> None:
         """Keep Prometheus's file-based service discovery equal to the ready pods."""

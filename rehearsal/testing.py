@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-PORT_NAMES = ("KUBE", "INGRESS", "PROMETHEUS", "POSTGRES", "WEBHOOK")
+PORT_NAMES = ("KUBE", "INGRESS", "PROMETHEUS", "POSTGRES", "WEBHOOK", "REDIS", "REGISTRY")
 
 
 class StackError(RuntimeError):
