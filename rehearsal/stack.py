@@ -41,6 +41,9 @@ class StackConfig:
     prometheus_port: int = field(default_factory=lambda: _port("PROMETHEUS", 19090))
     postgres_port: int = field(default_factory=lambda: _port("POSTGRES", 15432))
     webhook_port: int = field(default_factory=lambda: _port("WEBHOOK", 18099))
+    # DR pair (durable primary + streaming standby, BIND zone): off unless REHEARSAL_DR=sync|async.
+    dr: str = field(default_factory=lambda: os.environ.get("REHEARSAL_DR", "off"))
+    dns_port: int = field(default_factory=lambda: _port("DNS", 15353))
     redis_port: int = field(default_factory=lambda: _port("REDIS", 16379))
     registry_port: int = field(default_factory=lambda: _port("REGISTRY", 15000))
     deploy_manifests: bool = True
@@ -97,12 +100,15 @@ class Stack:
 
         cfg = self.config
         # The data dir lives outside the state dir (which may sit in a checkout the postgres user cannot reach).
-        pg = PostgresCluster(runtime_dir(cfg.state_dir / "postgres"), cfg.postgres_port)
+        pg = PostgresCluster(runtime_dir(cfg.state_dir / "postgres"), cfg.postgres_port,
+                             **self._dr_primary_options())
         if not (pg.data_dir / "PG_VERSION").exists():
             pg.init()
         pg.start()
         self._started("postgres", lambda: (pg.stop(), release_runtime_dir(cfg.state_dir / "postgres")),
                       port=cfg.postgres_port, data_dir=str(pg.data_dir))
+        if cfg.dr != "off":
+            self._start_dr(pg)  # before any write: a synchronous primary waits for its standby
         from rehearsal.apps.seed import seed_app_database
 
         for app in APPS:
@@ -111,6 +117,36 @@ class Stack:
             self.env[f"{app.upper()}_DATABASE_DSN"] = pg.dsn(app)
         self.env["POSTGRES_ADMIN_DSN"] = pg.dsn("postgres")
         self.postgres = pg
+
+    def _dr_primary_options(self) -> dict:
+        from rehearsal.services.postgres import DR_NODE_NAMES, dr_settings
+
+        if self.config.dr == "off":
+            return {}
+        return {"settings": dr_settings(self.config.dr), "name": DR_NODE_NAMES[0]}
+
+    def _start_dr(self, primary) -> None:
+        """The DR standby (pg_b, 127.0.0.2, same port) and the BIND zone naming the primary."""
+        from rehearsal.services.bind import BindServer
+        from rehearsal.services.postgres import PG_BIN, release_runtime_dir, start_dr_standby
+
+        cfg = self.config
+        link = cfg.state_dir / "postgres-standby"
+        standby = start_dr_standby(primary, link)
+        self._started("postgres-standby", lambda: (standby.stop(), release_runtime_dir(link)), mode=cfg.dr,
+                      address=f"{standby.host}:{standby.port}", data_dir=str(standby.data_dir))
+        dns = BindServer(cfg.state_dir / "bind", cfg.dns_port,
+                         records={"primary": primary.host, primary.name.replace("_", "-"): primary.host,
+                                  standby.name.replace("_", "-"): standby.host})
+        dns.start()
+        self._started("bind", dns.stop, address=f"{dns.host}:{dns.port}", zone=dns.zone)
+        self.env.update(dns.env())
+        self.env.update({"DR_MODE": cfg.dr, "DR_DATABASE_HOST": dns.fqdn("primary"),
+                         "DR_DATABASE_PORT": str(primary.port), "POSTGRES_BIN_DIR": str(PG_BIN)})
+        for role, node in (("PRIMARY", primary), ("STANDBY", standby)):
+            self.env.update({f"DR_{role}_NAME": node.name, f"DR_{role}_HOST": node.host,
+                             f"DR_{role}_DATA_DIR": str(node.data_dir),
+                             f"DR_{role}_SERVER_OPTIONS": node.server_options})
 
     def _start_prometheus(self) -> None:
         from rehearsal.services.prometheus import PrometheusServer

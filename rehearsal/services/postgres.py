@@ -44,6 +44,24 @@ PASSWORD_FILE = "rehearsal-superuser-password"
 
 # Rehearsal/test clusters trade durability for speed; production settings are not the point here.
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# The DR pair keeps production's durability: zero RPO needs synchronous_commit on (with a synchronous
+# standby) and fsync; pg_rewind needs full_page_writes and wal_log_hints (or data checksums).
+DR_NODE_NAMES = ("pg_a", "pg_b")
+DURABLE_SETTINGS = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on", "wal_log_hints": "on",
+                    "wal_keep_size": "'256MB'", "wal_sender_timeout": "'5s'", "wal_receiver_timeout": "'5s'",
+                    "wal_retrieve_retry_interval": "'500ms'"}
+
+
+def dr_settings(mode: str) -> dict:
+    """The DR pair's settings: durable, with the other node as synchronous standby (``sync``) or none (``async``).
+
+    Both nodes carry the same list: a server never streams to itself, so whichever is primary waits for
+    the other. A promoted node without a standby would block every commit; dr_failover lifts that.
+    """
+    if mode not in ("sync", "async"):
+        raise ValueError(f"DR mode must be sync or async, not {mode!r}")
+    names = ", ".join(DR_NODE_NAMES)
+    return {**DURABLE_SETTINGS, "synchronous_standby_names": f"'FIRST 1 ({names})'" if mode == "sync" else "''"}
 
 
 class PostgresError(RuntimeError):
@@ -140,11 +158,13 @@ class PostgresCluster:
     """One PostgreSQL cluster (data directory + port) owned by the ``postgres`` OS user."""
 
     def __init__(self, data_dir: str | os.PathLike, port: int, *, user: str = "postgres",
-                 password: str | None = None, host: str = "127.0.0.1", settings: dict | None = None):
+                 password: str | None = None, host: str = "127.0.0.1", settings: dict | None = None,
+                 name: str = ""):
         self.data_dir = Path(data_dir).resolve()
         self.port = int(port)
         self.user = user
         self.host = host
+        self.name = name  # cluster_name: a standby's application_name for synchronous_standby_names
         self.settings = dict(FAST_SETTINGS if settings is None else settings)
         self._password = password
 
@@ -224,11 +244,12 @@ class PostgresCluster:
         _chown_postgres(self.socket_dir)
         lines = [
             "# written by rehearsal.services.postgres",
-            "listen_addresses = '127.0.0.1'",
+            f"listen_addresses = '{self.host}'",
             f"port = {self.port}",
             f"unix_socket_directories = '{self.socket_dir}'",
             "wal_level = replica",
             "max_wal_senders = 5",
+            "max_replication_slots = 5",
             "hot_standby = on",
             "max_connections = 50",
             *(f"{k} = {v}" for k, v in self.settings.items()),
@@ -239,8 +260,8 @@ class PostgresCluster:
             "# written by rehearsal.services.postgres: loopback only",
             "local all all trust",
             "local replication all trust",
-            "host all all 127.0.0.1/32 scram-sha-256",
-            "host replication all 127.0.0.1/32 scram-sha-256",
+            "host all all 127.0.0.0/8 scram-sha-256",
+            "host replication all 127.0.0.0/8 scram-sha-256",
         ]
         (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
 
@@ -249,8 +270,17 @@ class PostgresCluster:
         if self.is_running():
             return self
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                      "-o", f"-p {self.port}", "-w", "-t", str(int(timeout)), "start"], timeout=timeout + 10)
+                      "-o", self.server_options, "-w", "-t", str(int(timeout)), "start"], timeout=timeout + 10)
         return self
+
+    @property
+    def server_options(self) -> str:
+        """``postgres`` options (pg_ctl -o) for what is this node's own: pg_rewind and pg_basebackup copy
+        the configuration files from the other node, the command line stays."""
+        opts = [f"-p {self.port}", f"-c listen_addresses='{self.host}'", f"-k '{self.socket_dir}'"]
+        if self.name:
+            opts.append(f"-c cluster_name='{self.name}'")
+        return " ".join(opts)
 
     def stop(self, timeout: float = 60) -> None:
         """Fast shutdown; if the postmaster is still there afterwards, kill it (our pid only)."""
@@ -324,10 +354,14 @@ class PostgresCluster:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     # ---- replication -------------------------------------------------------------------------
-    def add_standby(self, data_dir: str | os.PathLike, port: int, timeout: float = 300) -> PostgresCluster:
-        """Create and start a streaming standby of this (running) cluster via ``pg_basebackup -R``."""
-        standby = PostgresCluster(data_dir, port, user=self.user, password=self.password, host=self.host,
-                                  settings=self.settings)
+    def add_standby(self, data_dir: str | os.PathLike, port: int, timeout: float = 300, *, host: str | None = None,
+                    name: str = "") -> PostgresCluster:
+        """Create and start a streaming standby of this (running) cluster via ``pg_basebackup -R``.
+
+        ``host`` (default: this cluster's) is the loopback address it listens on, ``name`` its cluster_name.
+        """
+        standby = PostgresCluster(data_dir, port, user=self.user, password=self.password, host=host or self.host,
+                                  settings=self.settings, name=name)
         standby.data_dir.mkdir(parents=True, exist_ok=True)
         _chown_postgres(standby.data_dir)
         standby.data_dir.chmod(0o700)
@@ -342,6 +376,27 @@ class PostgresCluster:
         _chown_postgres(standby.socket_dir)
         (standby.data_dir / "postmaster.pid").unlink(missing_ok=True)
         return standby.start()
+
+
+STANDBY_HOST = "127.0.0.2"  # the DR standby's own loopback address: same port, so a DNS A record names a node
+
+
+def start_dr_standby(primary: PostgresCluster, link: Path, timeout: float = 300) -> PostgresCluster:
+    """The DR pair's standby of ``primary`` (named pg_b, on STANDBY_HOST, same port) in ``runtime_dir(link)``.
+
+    Waits until the primary sees it streaming (and, in sync mode, as its synchronous standby), so writes
+    right after do not wait for it.
+    """
+    standby = primary.add_standby(runtime_dir(link), primary.port, timeout, host=STANDBY_HOST, name=DR_NODE_NAMES[1])
+    want = "sync" if primary.settings.get("synchronous_standby_names", "''") != "''" else "async"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = primary.execute("SELECT sync_state FROM pg_stat_replication WHERE application_name = %s "
+                               "AND state = 'streaming'", params=(standby.name,))
+        if rows and rows[0][0] == want:
+            return standby
+        time.sleep(0.1)
+    raise PostgresError(f"standby {standby.name} on {standby.host}:{standby.port} is not streaming ({want}) after 60s")
 
 
 def _alive(pid: int) -> bool:
