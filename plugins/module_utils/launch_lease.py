@@ -33,7 +33,8 @@ def parse_time(text):
         return None
     m = _TIME_RE.match(str(text).strip())
     if not m:
-        raise LeaseError("cannot read the time {0!r} (expected RFC 3339, such as 2026-06-07T10:00:00.000000Z)".format(text))
+        raise LeaseError("cannot read the time {0!r} (expected RFC 3339, such as "
+                         "2026-06-07T10:00:00.000000Z)".format(text))
     base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
     offset = m.group(3) or "Z"
     seconds = (base - datetime.datetime(1970, 1, 1)).total_seconds() + float(m.group(2) or 0)

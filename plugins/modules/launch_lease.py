@@ -154,12 +154,20 @@ msg:
   type: str
 """
 
+import contextlib
 import copy
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.greenlang.launch.plugins.module_utils.launch_lease import (
-    LeaseError, controller_process, decide_acquire, decide_release, decide_renew, describe, process_alive)
+    LeaseError,
+    controller_process,
+    decide_acquire,
+    decide_release,
+    decide_renew,
+    describe,
+    process_alive,
+)
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -167,8 +175,10 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 
 try:
     from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
+
+    HAS_KUBERNETES = True
 except ImportError:  # AnsibleK8SModule fails with a clear message when the kubernetes library is missing
-    pass
+    HAS_KUBERNETES = False
 
 LEASE_ARGS = dict(
     state=dict(type="str", default="acquired", choices=["acquired", "renewing", "released", "info"]),
@@ -202,11 +212,9 @@ class Leases:
         try:
             namespaces.get(name=self.p["namespace"])
         except NotFoundError:
-            try:
+            with contextlib.suppress(ConflictError):  # another launch created it meanwhile
                 namespaces.create({"apiVersion": "v1", "kind": "Namespace",
                                    "metadata": {"name": self.p["namespace"]}})
-            except ConflictError:
-                pass  # another launch created it meanwhile
 
     def write(self, action, body):
         if action == "create":
@@ -286,10 +294,8 @@ def release(module, leases):
     if action == "keep":
         module.warn(msg)
     if action == "delete" and not module.check_mode:
-        try:
+        with contextlib.suppress(NotFoundError):
             leases.api.delete(name=p["name"], namespace=p["namespace"])
-        except NotFoundError:
-            pass
     after = copy.deepcopy(view) if action == "keep" else None
     return _result(module, changed=action == "delete", action=action, msg=msg, lease=after, previous=view)
 
