@@ -96,7 +96,9 @@ def watch(urls, breaker, until, timeout, interval=0.5, fetch=None, clock=time.mo
 
 def probe(urls, probes, call=None):
     """Each probe ({name, method, path, body, expect_status, max_seconds}) on each pod URL."""
-    call = call or (lambda url, p: http_call(url, p.get("method", "GET"), p.get("body"), float(p.get("max_seconds", 5))))
+    def default_call(url, p):
+        return http_call(url, p.get("method", "GET"), p.get("body"), float(p.get("max_seconds", 5)))
+    call = call or default_call
     results = []
     for i, p in enumerate(probes or []):
         if not isinstance(p, dict) or not p.get("path") or "expect_status" not in p:

@@ -37,7 +37,7 @@ def parse_junit(text, source="report"):
     try:
         root = ET.fromstring(text)  # nosec B314
     except ET.ParseError as exc:
-        raise JUnitError("%s: not JUnit XML (%s)" % (source, exc))
+        raise JUnitError("%s: not JUnit XML (%s)" % (source, exc)) from None
     if root.tag not in ("testsuites", "testsuite", "testcase"):
         raise JUnitError("%s: root element <%s>, expected <testsuites> or <testsuite>" % (source, root.tag))
     cases = []
@@ -73,7 +73,9 @@ def evaluate(cases, go_below=0.05, nogo_above=0.10, critical_tests=(), app="all"
     summary = "%d of %d executed tests failed (%s)" % (
         len(failed), len(executed), "n/a" if ratio is None else "%.1f %%" % (ratio * 100))
     known = ["%s: %s" % (c["id"], c["message"]) if c["message"] else c["id"] for c in failed]
-    listed = "; ".join(known[:MAX_LISTED]) + (" (+%d more)" % (len(known) - MAX_LISTED) if len(known) > MAX_LISTED else "")
+    listed = "; ".join(known[:MAX_LISTED])
+    if len(known) > MAX_LISTED:
+        listed += " (+%d more)" % (len(known) - MAX_LISTED)
     if not executed:
         verdict, reason = NO_GO, "no executed test in the reports"
     elif critical:

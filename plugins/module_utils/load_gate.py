@@ -215,7 +215,8 @@ def evaluate(summaries, rps, targets_spec, app, candidate=None, baseline=None, g
     is judged with the ratio rule.
     """
     if not 1 <= go_ratio <= nogo_ratio:
-        raise LoadConfigError("ratio thresholds: expected 1 <= go_ratio (%s) <= nogo_ratio (%s)" % (go_ratio, nogo_ratio))
+        raise LoadConfigError("ratio thresholds: expected 1 <= go_ratio (%s) <= nogo_ratio (%s)"
+                              % (go_ratio, nogo_ratio))
     criteria = []
     for name, s in summaries.items():
         spec = targets_spec.get(name, {})

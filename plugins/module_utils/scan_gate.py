@@ -81,12 +81,14 @@ def _trivy(doc):
         for m in result.get("Misconfigurations") or []:
             if m.get("Status", "FAIL") != "FAIL":
                 continue
-            yield {"tool": "trivy", "id": m.get("ID") or m.get("AVDID", "?"), "aliases": [m["AVDID"]] if m.get("AVDID") else [],
+            yield {"tool": "trivy", "id": m.get("ID") or m.get("AVDID", "?"),
+                   "aliases": [m["AVDID"]] if m.get("AVDID") else [],
                    "severity": _severity(m.get("Severity")), "title": m.get("Title", ""), "location": target,
                    "fix": m.get("Resolution", "")}
         for s in result.get("Secrets") or []:
-            yield {"tool": "trivy", "id": s.get("RuleID", "?"), "aliases": [], "severity": _severity(s.get("Severity")),
-                   "title": s.get("Title", "secret"), "location": "%s:%s" % (target, s.get("StartLine", "?")), "fix": ""}
+            yield {"tool": "trivy", "id": s.get("RuleID", "?"), "aliases": [],
+                   "severity": _severity(s.get("Severity")), "title": s.get("Title", "secret"),
+                   "location": "%s:%s" % (target, s.get("StartLine", "?")), "fix": ""}
 
 
 def _sarif_severity(score, level):
@@ -130,7 +132,7 @@ def parse_report(text, fmt="auto", source="report", pip_audit_severity="HIGH"):
     try:
         doc = json.loads(text)
     except ValueError as exc:
-        raise ScanReportError("%s: not JSON (%s)" % (source, exc))
+        raise ScanReportError("%s: not JSON (%s)" % (source, exc)) from None
     found = detect_format(doc) if fmt == "auto" else fmt
     if found is None:
         raise ScanReportError("%s: not a pip-audit, bandit, Trivy or SARIF report; set its format" % source)
@@ -144,7 +146,7 @@ def parse_report(text, fmt="auto", source="report", pip_audit_severity="HIGH"):
         else:
             findings = list(_sarif(doc))
     except (AttributeError, TypeError) as exc:
-        raise ScanReportError("%s: not a valid %s report (%s)" % (source, found, exc))
+        raise ScanReportError("%s: not a valid %s report (%s)" % (source, found, exc)) from None
     for f in findings:
         f["source"] = source
     return found, findings
@@ -195,7 +197,8 @@ def evaluate(findings, accepted=None, app="all"):
         verdict = GO
         reason = "no CRITICAL or unaccepted HIGH finding"
         if accepted_found:
-            reason += "; accepted HIGH: " + "; ".join("%s: %s" % (_label(f), f["accepted_reason"]) for f in accepted_found)
+            reason += "; accepted HIGH: " + "; ".join(
+                "%s: %s" % (_label(f), f["accepted_reason"]) for f in accepted_found)
         if listed:
             reason += "; listed: %d MEDIUM, %d LOW, %d UNKNOWN" % (count["MEDIUM"], count["LOW"], count["UNKNOWN"])
     record = decision("security", app, criteria, verdict, reason)

@@ -105,7 +105,8 @@ elapsed_s:
   returned: success
   type: float
 pods:
-  description: Per URL, C(seen) (states in order, C(unreachable) when it did not answer), C(reached_after_s), C(last_status).
+  description: Per URL, C(seen) (states in order, C(unreachable) when it did not answer), C(reached_after_s),
+    C(last_status).
   returned: success
   type: dict
 probes:

@@ -80,11 +80,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 decision:
-  description: Decision record (gate C(test_execution)) with criteria C(tests_executed), C(failure_ratio), C(critical_tests_failed).
+  description: Decision record (gate C(test_execution)) with criteria C(tests_executed), C(failure_ratio),
+    C(critical_tests_failed).
   returned: success
   type: dict
   sample: {"gate": "test_execution", "app": "all", "verdict": "NO-GO", "decided_by": "automatic",
-           "decided_at": "2026-06-01T08:00:00Z", "reason": "12 of 100 executed tests failed (12.0 %), above 10.0 %: critical, delay",
+           "decided_at": "2026-06-01T08:00:00Z",
+           "reason": "12 of 100 executed tests failed (12.0 %), above 10.0 %: critical, delay",
            "criteria": [{"name": "failure_ratio", "measured": 0.12, "threshold": 0.1, "op": "<=", "met": false}]}
 verdict:
   description: C(GO) or C(NO-GO).

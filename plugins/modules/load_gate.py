@@ -219,7 +219,8 @@ def main():
         module.fail_json(msg=str(exc))
     if module.check_mode:
         module.exit_json(changed=False, skipped=True,
-                         msg="check mode: would send %s req/s for %s s to %s" % (p["rate"], p["duration"], ", ".join(names)))
+                         msg="check mode: would send %s req/s for %s s to %s"
+                         % (p["rate"], p["duration"], ", ".join(names)))
     summary = run.run()
     spec = dict((t["name"], t) for t in p["targets"])
     try:
