@@ -7,7 +7,8 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # How the pg_backup* modules reach PostgreSQL (same names as community.postgresql's login_* options).
+    # How the pg_backup* modules reach PostgreSQL (same names as community.postgresql's login_* options);
+    # argument spec: module_utils.pg_backup.connection_argument_spec (login_* + pg_bin_dir).
     DOCUMENTATION = r'''
 options:
   login_host:
@@ -32,6 +33,14 @@ options:
         never on a command line, and never written to logs or manifests.
     type: str
     default: ''
+requirements:
+  - psycopg (3) or psycopg2 on the host running the module.
+'''
+
+    # The client tools alone (pg_backup_info reads archives but never connects):
+    # extends_documentation_fragment greenlang.launch.pg_connection.client_tools
+    CLIENT_TOOLS = r'''
+options:
   pg_bin_dir:
     description:
       - Directory holding C(pg_dump), C(pg_restore) and C(psql). Empty means the first found on C(PATH).
@@ -40,5 +49,4 @@ options:
     default: ''
 requirements:
   - PostgreSQL client tools (pg_dump, pg_restore, psql) on the host running the module.
-  - psycopg (3) or psycopg2 on the host running the module.
 '''

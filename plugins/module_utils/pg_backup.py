@@ -28,11 +28,20 @@ import tempfile
 import threading
 import time
 
+try:
+    from ansible_collections.greenlang.launch.plugins.module_utils import names
+    from ansible_collections.greenlang.launch.plugins.module_utils.failure import StepError
+except ImportError:  # plain Python without the collection loader (bench scripts)
+    from plugins.module_utils import names
+    from plugins.module_utils.failure import StepError
+
 MANIFEST_VERSION = 1
 MANIFEST_SUFFIX = ".manifest.json"
 FORMATS = ("custom", "plain_gz", "directory")
 ARCHIVE_SUFFIX = {"custom": ".dump", "plain_gz": ".sql.gz", "directory": ".dir"}
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+NAME_RE = names.LAUNCH_NAME_RE
+# Databases a restore never writes into: the maintenance database ("" makes libpq pick it) and the templates.
+MAINTENANCE_DATABASES = ("postgres", "template0", "template1")
 NO_KEY_TABLES_WARNING = ("no key tables configured: the manifest has no row counts, so a restore cannot check that "
                          "the rows survived (set backup_key_tables)")
 CHUNK = 1024 * 1024
@@ -40,16 +49,8 @@ CHUNK = 1024 * 1024
 PLAIN_DUMP_TRAILER = b"-- PostgreSQL database dump complete"
 
 
-class BackupError(Exception):
+class BackupError(StepError):
     """A backup, verification or restore step failed; ``step`` says which one, ``where`` what it touched."""
-
-    def __init__(self, step, message, where=None):
-        self.step = step
-        self.where = where
-        text = "%s failed" % step
-        if where:
-            text += " (%s)" % where
-        super(BackupError, self).__init__("%s: %s" % (text, message))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,10 +69,28 @@ def parse_iso(text):
 
 
 def check_name(param, value):
-    if not value or not NAME_RE.match(value):
-        raise BackupError("validation", "%s=%r must match %s (letters, digits, '.', '-')"
-                          % (param, value, NAME_RE.pattern))
+    """An app or environment name; empty means "no value", never "match anything"."""
+    problem = names.launch_name_problem(value)
+    if problem:
+        raise BackupError("validation", "%s=%r %s" % (param, value, problem))
     return value
+
+
+def check_identifier(param, value, max_length=names.PG_IDENTIFIER_MAX):
+    problem = names.pg_identifier_problem(value, max_length)
+    if problem:
+        raise BackupError("validation", "%s=%r %s" % (param, value if len(str(value)) <= 80 else
+                                                      str(value)[:77] + "...", problem))
+    return value
+
+
+def check_directory(step, directory):
+    """The backup directory exists and is a directory (a file there is not "missing")."""
+    if not os.path.isdir(directory):
+        if os.path.lexists(directory):
+            raise BackupError(step, "backup directory is not a directory (a file or something else is there)",
+                              directory)
+        raise BackupError(step, "backup directory does not exist", directory)
 
 
 def check_database(param, value):
@@ -375,8 +394,7 @@ def database_row_counts(conn, database, tables):
 # ---------------------------------------------------------------------------------------------
 def preflight(directory, required_bytes=0):
     """The backup directory exists, takes a write, and has ``required_bytes`` free. Returns free bytes."""
-    if not os.path.isdir(directory):
-        raise BackupError("preflight", "backup directory does not exist", directory)
+    check_directory("preflight", directory)
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=directory)
         try:
@@ -450,8 +468,9 @@ def create_backup(conn, database, directory, app, environment, release="", fmt="
     if verify_mode not in ("list", "full"):
         raise BackupError("validation", "verify_mode=%r; allowed: list, full" % (verify_mode,))
     pg_dump_argv(pg_bin, fmt, database, compress_level, jobs, output="-")  # validates level/format early
-    if not os.path.isdir(directory):
-        raise BackupError("preflight", "backup directory does not exist", directory)
+    if float(free_space_ratio) < 0:
+        raise BackupError("validation", "free_space_ratio=%r: must be 0 (no check) or more" % (free_space_ratio,))
+    check_directory("preflight", directory)
     started = utc_now()
     t0 = time.monotonic()
     session = SnapshotSession(conn, database, lock_wait_timeout=lock_wait)
@@ -546,6 +565,8 @@ def record_check(directory, name, check, result):
 
     ``result`` must carry ``ok`` (bool). Returns (manifest, changed).
     """
+    if not check or not str(check).strip():
+        raise BackupError("validation", "check is empty: name the check to record, for example test_restore")
     manifest = read_manifest(directory, name)
     old = json.dumps(manifest, sort_keys=True)
     manifest.setdefault("verification", {})[check] = result
@@ -584,9 +605,13 @@ def read_manifest(directory, name):
 
 
 def list_backups(directory, app=None, environment=None):
-    """Manifests in ``directory`` (optionally for one app/environment), oldest first."""
-    if not os.path.isdir(directory):
-        raise BackupError("catalogue", "backup directory does not exist", directory)
+    """Manifests in ``directory`` of one app/environment, oldest first.
+
+    Both names are required: an empty one would match every app's backups (retention would delete them).
+    """
+    check_name("app", app)
+    check_name("environment", environment)
+    check_directory("catalogue", directory)
     found = []
     for entry in os.listdir(directory):
         if not entry.endswith(MANIFEST_SUFFIX):
@@ -595,21 +620,22 @@ def list_backups(directory, app=None, environment=None):
             manifest = read_manifest(directory, entry[:-len(MANIFEST_SUFFIX)])
         except BackupError:
             continue  # an unreadable manifest is never a restore candidate
-        if app and manifest.get("app") != app:
-            continue
-        if environment and manifest.get("environment") != environment:
+        if manifest.get("app") != app or manifest.get("environment") != environment:
             continue
         found.append(manifest)
     found.sort(key=lambda m: (m.get("started_at", ""), m.get("name", "")))
     return found
 
 
-def select_backup(directory, app, environment, name=None, allow_unverified=False):
+def select_backup(directory, app, environment, name=None, allow_unverified=False, database=None):
     """The named backup, or the newest verified one for app/environment.
 
     A named backup must be verified too (a test restore still pending, or failed, means nobody knows it restores)
-    unless ``allow_unverified`` says the caller accepts that risk.
+    unless ``allow_unverified`` says the caller accepts that risk. With ``database`` (the database the restore is
+    for) the chosen backup must be a backup of that database, or it is refused (see check_restore_target).
     """
+    check_name("app", app)
+    check_name("environment", environment)
     if name:
         manifest = read_manifest(directory, name)
         if manifest.get("app") != app or manifest.get("environment") != environment:
@@ -619,11 +645,44 @@ def select_backup(directory, app, environment, name=None, allow_unverified=False
             raise BackupError("select", "backup %s is not verified (pending checks: %s), refusing it; set "
                               "allow_unverified (role variable restore_allow_unverified) to restore it anyway" % (
                                   name, ", ".join(manifest.get("pending_checks") or []) or "none recorded"), directory)
-        return manifest
-    verified = [m for m in list_backups(directory, app, environment) if m.get("verified")]
-    if not verified:
-        raise BackupError("select", "no verified backup for %s/%s" % (app, environment), directory)
-    return verified[-1]
+    else:
+        verified = [m for m in list_backups(directory, app, environment) if m.get("verified")]
+        if not verified:
+            raise BackupError("select", "no verified backup for %s/%s" % (app, environment), directory)
+        manifest = verified[-1]
+    if database is not None:
+        check_restore_target(manifest, database, app, environment)
+    return manifest
+
+
+def check_restore_target(manifest, database, app=None, environment=None):
+    """Refuse to restore ``manifest``'s backup for ``database`` unless it is a backup of exactly that database
+    (and of ``app``/``environment`` when given). Runs before anything is created, renamed or dropped.
+
+    ``database`` is the database the restored data is for: the live one it replaces (a role restores into a
+    scratch copy first and passes the live name here) or the target itself.
+    """
+    name = manifest.get("name", "?")
+    check_identifier("database", database)
+    if database in MAINTENANCE_DATABASES:
+        raise BackupError("target", "database=%r is PostgreSQL's maintenance or template database, never a "
+                          "restore target" % database)
+    for field in ("app", "environment", "database"):
+        if not isinstance(manifest.get(field), str) or not manifest.get(field):
+            raise BackupError("target", "the manifest of backup %s records no %s, so nothing proves what it is a "
+                              "backup of; refusing it" % (name, field))
+    for param, wanted in (("app", app), ("environment", environment)):
+        if wanted is None:
+            continue
+        check_name(param, wanted)
+        if manifest[param] != wanted:
+            raise BackupError("target", "backup %s is of %s %s, not %s=%s; refusing it" % (
+                name, param, manifest[param], param, wanted))
+    if manifest["database"] != database:
+        raise BackupError("target", "backup %s is a backup of database %s (app %s, environment %s), not of the "
+                          "target database %s; refusing to restore it there" % (
+                              name, manifest["database"], manifest["app"], manifest["environment"], database))
+    return manifest
 
 
 def verify_checksum(directory, manifest):
@@ -677,14 +736,44 @@ def delete_backup(directory, manifest):
 # ---------------------------------------------------------------------------------------------
 # restore
 # ---------------------------------------------------------------------------------------------
+def check_empty_target(conn, target_db):
+    """``target_db`` exists and holds no table, view, sequence or function of its own (a fresh database)."""
+    check_identifier("database", target_db)
+    if target_db in MAINTENANCE_DATABASES:
+        raise BackupError("target", "database=%r is PostgreSQL's maintenance or template database, never a "
+                          "restore target" % target_db)
+    try:
+        db = connect(conn, target_db)
+    except BackupError as exc:
+        if "does not exist" in str(exc):
+            raise BackupError("target", "database %s does not exist; create it empty first (the restore role "
+                              "does, beside the live one)" % target_db) from exc
+        raise
+    try:
+        cur = db.cursor()
+        cur.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'")
+        relations = int(cur.fetchone()[0])
+    finally:
+        db.close()
+    if relations:
+        raise BackupError("target", "database %s is not empty (%d relations); a restore only goes into a fresh "
+                          "database" % (target_db, relations))
+
+
 def restore_archive(conn, directory, manifest, target_db, pg_bin="", jobs=1, timeout=6 * 3600,
-                    check_row_counts=True):
+                    check_row_counts=True, expected_database=None, app=None, environment=None):
     """Restore a checksum-verified archive into the existing, empty ``target_db``; stop at the first error,
     then compare the manifest's row counts with the restored ones.
 
-    Returns {"seconds": restore time, "row_counts": {...}}; raises BackupError on any difference.
+    The backup must be of ``expected_database`` (default ``target_db``), and of ``app``/``environment`` when
+    given; ``target_db`` must exist, be empty and not be a maintenance database. All of that is checked before
+    pg_restore runs. Returns {"seconds": restore time, "row_counts": {...}}; raises BackupError on any difference.
     """
+    check_identifier("database", target_db)
+    check_restore_target(manifest, target_db if expected_database is None else expected_database, app, environment)
     path = verify_checksum(directory, manifest)
+    check_empty_target(conn, target_db)
     env = libpq_env(dict(conn, dbname=target_db))
     t0 = time.monotonic()
     if manifest["format"] == "plain_gz":
@@ -720,14 +809,29 @@ def restore_archive(conn, directory, manifest, target_db, pg_bin="", jobs=1, tim
 # shared by the modules
 # ---------------------------------------------------------------------------------------------
 def connection_argument_spec():
-    """The login_* / pg_bin_dir options every pg_backup* module takes (doc fragment greenlang.launch.pg_connection)."""
+    """The login_* / pg_bin_dir options of the modules that connect (doc fragments greenlang.launch.pg_connection
+    and greenlang.launch.pg_connection.client_tools)."""
     return dict(
         login_host=dict(type="str", default="localhost"),
         login_port=dict(type="int", default=5432),
         login_user=dict(type="str", default="postgres"),
         login_password=dict(type="str", default="", no_log=True),
-        pg_bin_dir=dict(type="path", default=""),
+        **client_tools_argument_spec()
     )
+
+
+def backup_scope_argument_spec():
+    """app / environment / directory: whose backups, where (doc fragment greenlang.launch.backup_scope)."""
+    return dict(
+        app=dict(type="str", required=True),
+        environment=dict(type="str", required=True),
+        directory=dict(type="path", required=True),
+    )
+
+
+def client_tools_argument_spec():
+    """pg_bin_dir alone (doc fragment greenlang.launch.pg_connection.client_tools)."""
+    return dict(pg_bin_dir=dict(type="path", default=""))
 
 
 def backup_ref_argument_spec():

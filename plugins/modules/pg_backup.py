@@ -27,18 +27,10 @@ description:
 author:
   - GreenLang platform engineering (@greenlang)
 extends_documentation_fragment:
+  - greenlang.launch.backup_scope
   - greenlang.launch.pg_connection
+  - greenlang.launch.pg_connection.client_tools
 options:
-  app:
-    description:
-      - Application the database belongs to; first part of the backup name. Letters, digits, C(.) and C(-).
-    type: str
-    required: true
-  environment:
-    description:
-      - Environment (for example C(production)); second part of the backup name. Letters, digits, C(.) and C(-).
-    type: str
-    required: true
   release:
     description:
       - Release being deployed when the backup was taken; recorded in the manifest.
@@ -49,11 +41,6 @@ options:
       - Database to dump. An empty value, a connection string (containing C(=)) or a URI is refused,
         because C(pg_dump -d "") would dump the connecting role's default database instead.
     type: str
-    required: true
-  directory:
-    description:
-      - Existing directory the archive and manifest are written to.
-    type: path
     required: true
   format:
     description:
@@ -97,6 +84,7 @@ options:
     description:
       - Free space the directory needs before the dump starts, as a multiple of the database size
         (C(pg_database_size)). C(0) disables the check; a write error during the dump still fails the module.
+        A negative value is refused.
     type: float
     default: 0.5
   timeout:
@@ -165,11 +153,14 @@ manifest:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import StepError, fail_step, fail_validation
 from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
     FORMATS,
     BackupError,
     backup_basename,
+    backup_scope_argument_spec,
     check_database,
+    check_directory,
     check_name,
     connection_argument_spec,
     connection_from_params,
@@ -181,12 +172,10 @@ from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import 
 
 def argument_spec():
     spec = connection_argument_spec()
+    spec.update(backup_scope_argument_spec())
     spec.update(
-        app=dict(type="str", required=True),
-        environment=dict(type="str", required=True),
         release=dict(type="str", default=""),
         database=dict(type="str", required=True),
-        directory=dict(type="path", required=True),
         format=dict(type="str", choices=list(FORMATS), default="custom"),
         compress_level=dict(type="int", default=1),
         jobs=dict(type="int", default=1),
@@ -207,8 +196,7 @@ def check_mode_plan(module):
     check_name("app", p["app"])
     check_name("environment", p["environment"])
     directory = p["directory"]
-    if not os.path.isdir(directory):
-        raise BackupError("preflight", "backup directory does not exist", directory)
+    check_directory("preflight", directory)
     if not os.access(directory, os.W_OK):
         raise BackupError("preflight", "backup directory is not writable", directory)
     name = backup_basename(p["app"], p["environment"], utc_now(), directory)
@@ -219,12 +207,14 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     if not 0 <= p["compress_level"] <= 9:
-        module.fail_json(msg="compress_level=%s: allowed values are 0-9" % p["compress_level"])
+        fail_validation(module, "compress_level=%s: allowed values are 0-9" % p["compress_level"])
     if p["timeout"] < 1 or p["lock_wait_timeout"] < 1:
-        module.fail_json(msg="timeout=%s, lock_wait_timeout=%s: both must be 1 or more seconds"
-                         % (p["timeout"], p["lock_wait_timeout"]))
+        fail_validation(module, "timeout=%s, lock_wait_timeout=%s: both must be 1 or more seconds"
+                        % (p["timeout"], p["lock_wait_timeout"]))
     if p["jobs"] < 1:
-        module.fail_json(msg="jobs=%s: must be 1 or more" % p["jobs"])
+        fail_validation(module, "jobs=%s: must be 1 or more" % p["jobs"])
+    if p["free_space_ratio"] < 0:
+        fail_validation(module, "free_space_ratio=%s: must be 0 (no check) or more" % p["free_space_ratio"])
     try:
         if module.check_mode:
             name = check_mode_plan(module)
@@ -237,9 +227,8 @@ def main():
             pg_bin=p["pg_bin_dir"], verify_mode=p["verify"], key_tables=p["key_tables"],
             pending_checks=p["pending_checks"], free_space_ratio=p["free_space_ratio"], timeout=p["timeout"],
             lock_wait_timeout=p["lock_wait_timeout"])
-    except BackupError as exc:
-        module.fail_json(msg="backup of database %s to %s: %s" % (p["database"], p["directory"], exc),
-                         failed_step=exc.step, where=exc.where or "")
+    except StepError as exc:
+        fail_step(module, exc, "backup of database %s to %s" % (p["database"], p["directory"]))
     module.exit_json(changed=True, name=manifest["name"], path=os.path.join(p["directory"], manifest["archive"]),
                      manifest_path=manifest_path(p["directory"], manifest["name"]), manifest=manifest,
                      diff=dict(before="", after="backup %s (%d bytes, sha256 %s)\n"

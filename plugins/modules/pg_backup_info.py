@@ -18,27 +18,21 @@ description:
   - With O(verify_checksum) (the default) the selected archive's size and sha256 are compared with its
     manifest; a damaged, truncated or replaced archive makes the module fail, naming the file and both checksums.
   - With O(verify_readable) the archive is also read back with C(pg_restore --list) (or a full gzip read).
+  - With O(database) (the database a restore is for) the selected backup must be a backup of exactly that database
+    according to its manifest, or the module fails naming the backup's database and the target.
+  - It reads files only and never connects to PostgreSQL, so it has no C(login_*) options.
   - Never changes anything, so it runs in check mode too.
 author:
   - GreenLang platform engineering (@greenlang)
 extends_documentation_fragment:
-  - greenlang.launch.pg_connection
+  - greenlang.launch.backup_scope
+  - greenlang.launch.pg_connection.client_tools
 options:
-  directory:
+  database:
     description:
-      - Directory holding the archives and their C(.manifest.json) files.
-    type: path
-    required: true
-  app:
-    description:
-      - Application whose backups to consider.
+      - Database the restore is for. When given, a backup of any other database is refused, as is a manifest that
+        records no database. An empty value is refused.
     type: str
-    required: true
-  environment:
-    description:
-      - Environment whose backups to consider.
-    type: str
-    required: true
   name:
     description:
       - Backup to select. Empty selects the newest verified backup.
@@ -76,6 +70,7 @@ EXAMPLES = r"""
     app: vcci
     environment: production
     name: vcci_production_20250101T120000Z
+    database: vcci
 """
 
 RETURN = r"""
@@ -88,19 +83,22 @@ path:
   returned: success
   type: str
 backups:
-  description: Names of all backups of this app and environment in the directory, oldest first, with C(verified).
+  description: >-
+    Names of all backups of this app and environment in the directory, oldest first, with C(verified) and
+    C(database).
   returned: success
   type: list
   elements: dict
-  sample: [{"name": "vcci_production_20250101T120000Z", "verified": true}]
+  sample: [{"name": "vcci_production_20250101T120000Z", "verified": true, "database": "vcci"}]
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import StepError, fail_step
 from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
-    BackupError,
-    connection_argument_spec,
+    backup_scope_argument_spec,
+    client_tools_argument_spec,
     libpq_env,
     list_backups,
     select_backup,
@@ -110,11 +108,10 @@ from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import 
 
 
 def argument_spec():
-    spec = connection_argument_spec()
+    spec = backup_scope_argument_spec()
+    spec.update(client_tools_argument_spec())
     spec.update(
-        directory=dict(type="path", required=True),
-        app=dict(type="str", required=True),
-        environment=dict(type="str", required=True),
+        database=dict(type="str"),
         name=dict(type="str", default=""),
         verify_checksum=dict(type="bool", default=True),
         verify_readable=dict(type="bool", default=False),
@@ -127,17 +124,17 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     try:
-        backups = [dict(name=m["name"], verified=bool(m.get("verified")))
+        backups = [dict(name=m["name"], verified=bool(m.get("verified")), database=m.get("database", ""))
                    for m in list_backups(p["directory"], p["app"], p["environment"])]
         manifest = select_backup(p["directory"], p["app"], p["environment"], p["name"] or None,
-                                 allow_unverified=p["allow_unverified"])
+                                 allow_unverified=p["allow_unverified"], database=p["database"])
         path = os.path.join(p["directory"], manifest["archive"])
         if p["verify_checksum"]:
             verify_checksum(p["directory"], manifest)
         if p["verify_readable"]:
             verify_readable(p["pg_bin_dir"], path, manifest["format"], "list", libpq_env({}))
-    except BackupError as exc:
-        module.fail_json(msg=str(exc), failed_step=exc.step, where=exc.where or "")
+    except StepError as exc:
+        fail_step(module, exc)
     module.exit_json(changed=False, backup=manifest, path=path, backups=backups)
 
 

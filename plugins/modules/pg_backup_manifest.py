@@ -59,8 +59,8 @@ verified:
 import json
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import StepError, fail_step, fail_validation
 from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
-    BackupError,
     backup_ref_argument_spec,
     read_manifest,
     record_check,
@@ -78,15 +78,17 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    if not p["check"].strip():
+        fail_validation(module, "check is empty: name the check to record, for example test_restore")
     if not isinstance(p["result"].get("ok"), bool):
-        module.fail_json(msg="result.ok must be true or false, got %r" % (p["result"].get("ok"),))
+        fail_validation(module, "result.ok must be true or false, got %r" % (p["result"].get("ok"),))
     try:
         before = read_manifest(p["directory"], p["name"])
         manifest, changed = record_check(p["directory"], p["name"], p["check"], p["result"])
         if changed and not module.check_mode:
             write_manifest(p["directory"], manifest)
-    except (BackupError, OSError) as exc:
-        module.fail_json(msg="recording %s for backup %s in %s: %s" % (p["check"], p["name"], p["directory"], exc))
+    except (StepError, OSError) as exc:
+        fail_step(module, exc, "recording %s for backup %s in %s" % (p["check"], p["name"], p["directory"]))
     module.exit_json(changed=changed, manifest=manifest, verified=manifest["verified"],
                      diff=dict(before=json.dumps(before, indent=2, sort_keys=True) + "\n",
                                after=json.dumps(manifest, indent=2, sort_keys=True) + "\n"))

@@ -17,25 +17,14 @@ description:
     set it must satisfy both. C(0) disables a rule; with both C(0) nothing is deleted.
   - The newest verified backup and every name in O(protect) are always kept, so retention can never remove the
     only way back.
+  - Only the backups whose manifests record exactly O(app) and O(environment) are considered; an empty name is
+    refused, so another app's backups are never deleted.
   - Idempotent; check mode and diff report what would be deleted.
 author:
   - GreenLang platform engineering (@greenlang)
+extends_documentation_fragment:
+  - greenlang.launch.backup_scope
 options:
-  directory:
-    description:
-      - Directory holding the backups.
-    type: path
-    required: true
-  app:
-    description:
-      - Application whose backups the policy applies to.
-    type: str
-    required: true
-  environment:
-    description:
-      - Environment whose backups the policy applies to.
-    type: str
-    required: true
   keep_last:
     description:
       - Number of newest backups to keep. C(0) disables this rule.
@@ -78,8 +67,9 @@ kept:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import StepError, fail_step, fail_validation
 from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
-    BackupError,
+    backup_scope_argument_spec,
     delete_backup,
     list_backups,
     plan_retention,
@@ -89,9 +79,7 @@ from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            directory=dict(type="path", required=True),
-            app=dict(type="str", required=True),
-            environment=dict(type="str", required=True),
+            backup_scope_argument_spec(),
             keep_last=dict(type="int", default=0),
             max_age_days=dict(type="float", default=0),
             protect=dict(type="list", elements="str", default=[]),
@@ -100,15 +88,16 @@ def main():
     )
     p = module.params
     if p["keep_last"] < 0 or p["max_age_days"] < 0:
-        module.fail_json(msg="keep_last and max_age_days must be 0 (disabled) or more")
+        fail_validation(module, "keep_last=%s, max_age_days=%s: both must be 0 (disabled) or more"
+                        % (p["keep_last"], p["max_age_days"]))
     try:
         backups = list_backups(p["directory"], p["app"], p["environment"])
         doomed = plan_retention(backups, p["keep_last"], p["max_age_days"], protect=p["protect"])
         if not module.check_mode:
             for manifest in doomed:
                 delete_backup(p["directory"], manifest)
-    except (BackupError, OSError) as exc:
-        module.fail_json(msg="retention in %s: %s" % (p["directory"], exc))
+    except (StepError, OSError) as exc:
+        fail_step(module, exc, "retention in %s" % p["directory"])
     deleted = [m["name"] for m in doomed]
     kept = [m["name"] for m in backups if m["name"] not in deleted]
     module.exit_json(changed=bool(deleted), deleted=deleted, kept=kept,

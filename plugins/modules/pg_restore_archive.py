@@ -12,6 +12,11 @@ module: pg_restore_archive
 short_description: Restore a backup written by greenlang.launch.pg_backup into an empty database
 version_added: 0.1.0
 description:
+  - Refuses, before anything runs, a backup that is not a backup of O(expected_database) (by default
+    O(database) itself) or, when given, of O(app) and O(environment) according to its manifest; a manifest that
+    records no app, environment or database; an empty or invalid O(database); PostgreSQL's maintenance and
+    template databases (C(postgres), C(template0), C(template1)); a target database that does not exist or is not
+    empty. The message names the parameter, the backup's database and the target.
   - Checks the archive's size and sha256 against its manifest first and refuses a damaged or truncated archive.
   - Restores into the existing, empty database O(database) and stops at the first error (C(pg_restore
     --exit-on-error --single-transaction), or C(pg_restore -j) with O(jobs) > 1; C(psql ON_ERROR_STOP
@@ -24,13 +29,28 @@ author:
   - GreenLang platform engineering (@greenlang)
 extends_documentation_fragment:
   - greenlang.launch.pg_connection
+  - greenlang.launch.pg_connection.client_tools
   - greenlang.launch.pg_backup_ref
 options:
   database:
     description:
-      - Existing, empty database to restore into.
+      - Existing, empty database to restore into (a PostgreSQL identifier, see P(greenlang.launch.pg_identifier#test)).
     type: str
     required: true
+  expected_database:
+    description:
+      - The database this restore is for, which must be the database the backup was taken of (its manifest's
+        C(database)). The roles restore into a fresh scratch database and pass the live database's name here.
+      - Defaults to O(database).
+    type: str
+  app:
+    description:
+      - When given, the backup's manifest must record this app. An empty value is refused.
+    type: str
+  environment:
+    description:
+      - When given, the backup's manifest must record this environment. An empty value is refused.
+    type: str
   jobs:
     description:
       - Parallel restore workers (custom and directory formats). C(1) restores in a single transaction.
@@ -54,6 +74,9 @@ EXAMPLES = r"""
     directory: /var/backups/greenlang
     name: "{{ chosen.backup.name }}"
     database: vcci__restore
+    expected_database: vcci
+    app: vcci
+    environment: production
     jobs: 2
     login_host: db.internal
     login_password: "{{ vault_pg_password }}"
@@ -75,9 +98,11 @@ path:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import StepError, fail_step, fail_validation
 from ansible_collections.greenlang.launch.plugins.module_utils.pg_backup import (
-    BackupError,
     backup_ref_argument_spec,
+    check_identifier,
+    check_restore_target,
     connection_argument_spec,
     connection_from_params,
     read_manifest,
@@ -91,6 +116,9 @@ def argument_spec():
     spec.update(backup_ref_argument_spec())
     spec.update(
         database=dict(type="str", required=True),
+        expected_database=dict(type="str"),
+        app=dict(type="str"),
+        environment=dict(type="str"),
         jobs=dict(type="int", default=1),
         check_row_counts=dict(type="bool", default=True),
         timeout=dict(type="int", default=21600),
@@ -102,20 +130,25 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     if p["jobs"] < 1:
-        module.fail_json(msg="jobs=%s: must be 1 or more" % p["jobs"])
+        fail_validation(module, "jobs=%s: must be 1 or more" % p["jobs"])
+    if p["timeout"] < 1:
+        fail_validation(module, "timeout=%s: must be 1 or more seconds" % p["timeout"])
+    expected = p["database"] if p["expected_database"] is None else p["expected_database"]
     diff = dict(before="database %s: as it is\n" % p["database"],
                 after="database %s: restored from %s\n" % (p["database"], p["name"]))
     try:
+        check_identifier("database", p["database"])
         manifest = read_manifest(p["directory"], p["name"])
+        check_restore_target(manifest, expected, p["app"], p["environment"])
         path = verify_checksum(p["directory"], manifest)
         if module.check_mode:
             module.exit_json(changed=True, path=path, diff=diff)
         result = restore_archive(connection_from_params(p), p["directory"], manifest, p["database"],
                                  pg_bin=p["pg_bin_dir"], jobs=p["jobs"], timeout=p["timeout"],
-                                 check_row_counts=p["check_row_counts"])
-    except BackupError as exc:
-        module.fail_json(msg="restore of %s into database %s: %s" % (p["name"], p["database"], exc),
-                         failed_step=exc.step, where=exc.where or "")
+                                 check_row_counts=p["check_row_counts"], expected_database=expected,
+                                 app=p["app"], environment=p["environment"])
+    except StepError as exc:
+        fail_step(module, exc, "restore of %s into database %r" % (p["name"], p["database"]))
     module.exit_json(changed=True, path=path, seconds=result["seconds"], row_counts=result["row_counts"], diff=diff)
 
 
