@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rehearsal.kube.stack_part import kube_mode
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".rehearsal"
 MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
@@ -46,6 +48,8 @@ class StackConfig:
     dns_port: int = field(default_factory=lambda: _port("DNS", 15353))
     redis_port: int = field(default_factory=lambda: _port("REDIS", 16379))
     registry_port: int = field(default_factory=lambda: _port("REGISTRY", 15000))
+    # Kubernetes API: "emulator" (rehearsal/kubeapi) or "real" (rehearsal/kube: etcd, kube-apiserver, ...).
+    kube: str = field(default_factory=kube_mode)
     deploy_manifests: bool = True
 
     @property
@@ -116,6 +120,13 @@ class Stack:
             seed_app_database(pg.dsn(app), app)
             self.env[f"{app.upper()}_DATABASE_DSN"] = pg.dsn(app)
         self.env["POSTGRES_ADMIN_DSN"] = pg.dsn("postgres")
+        # The same as separate values, which the inventory reads into launch_databases.<app> (no DSN parsing).
+        admin = pg.conninfo("postgres")
+        for prefix, dbname in [("POSTGRES", "postgres")] + [(app.upper() + "_DB", app) for app in APPS]:
+            self.env.update({f"{prefix}_HOST": admin["host"], f"{prefix}_PORT": str(admin["port"]),
+                             f"{prefix}_NAME": dbname, f"{prefix}_USER": admin["user"],
+                             f"{prefix}_PASSWORD": admin["password"]})
+        self.env["REHEARSAL_STATE_DIR"] = str(self.config.state_dir.resolve())
         self.postgres = pg
 
     def _dr_primary_options(self) -> dict:
@@ -127,26 +138,10 @@ class Stack:
 
     def _start_dr(self, primary) -> None:
         """The DR standby (pg_b, 127.0.0.2, same port) and the BIND zone naming the primary."""
-        from rehearsal.services.bind import BindServer
-        from rehearsal.services.postgres import PG_BIN, release_runtime_dir, start_dr_standby
+        from rehearsal.services.dr_pair import start_dr_services
 
         cfg = self.config
-        link = cfg.state_dir / "postgres-standby"
-        standby = start_dr_standby(primary, link)
-        self._started("postgres-standby", lambda: (standby.stop(), release_runtime_dir(link)), mode=cfg.dr,
-                      address=f"{standby.host}:{standby.port}", data_dir=str(standby.data_dir))
-        dns = BindServer(cfg.state_dir / "bind", cfg.dns_port,
-                         records={"primary": primary.host, primary.name.replace("_", "-"): primary.host,
-                                  standby.name.replace("_", "-"): standby.host})
-        dns.start()
-        self._started("bind", dns.stop, address=f"{dns.host}:{dns.port}", zone=dns.zone)
-        self.env.update(dns.env())
-        self.env.update({"DR_MODE": cfg.dr, "DR_DATABASE_HOST": dns.fqdn("primary"),
-                         "DR_DATABASE_PORT": str(primary.port), "POSTGRES_BIN_DIR": str(PG_BIN)})
-        for role, node in (("PRIMARY", primary), ("STANDBY", standby)):
-            self.env.update({f"DR_{role}_NAME": node.name, f"DR_{role}_HOST": node.host,
-                             f"DR_{role}_DATA_DIR": str(node.data_dir),
-                             f"DR_{role}_SERVER_OPTIONS": node.server_options})
+        self.env.update(start_dr_services(primary, cfg.state_dir, cfg.dns_port, cfg.dr, self._started))
 
     def _start_prometheus(self) -> None:
         from rehearsal.services.prometheus import PrometheusServer
@@ -186,6 +181,10 @@ class Stack:
         self.env["REGISTRY_URL"] = registry.url
 
     def _start_cluster(self) -> None:
+        if self.config.kube == "real":
+            from rehearsal.kube.stack_part import start_real_cluster
+
+            return start_real_cluster(self)
         from rehearsal.kubeapi.cluster import Cluster
         from rehearsal.kubeapi.process_runtime import ProcessRuntime
 
@@ -221,7 +220,8 @@ class Stack:
         self.env["INGRESS_URL"] = plane.url
 
     def _kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
-        proc = subprocess.run(["kubectl", "--kubeconfig", str(self.cluster.kubeconfig), *args],
+        kubectl = getattr(self.cluster, "kubectl", "kubectl")  # the real control plane brings its own
+        proc = subprocess.run([kubectl, "--kubeconfig", str(self.cluster.kubeconfig), *args],
                               input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
@@ -367,6 +367,10 @@ def _kill_leftovers(state_dir: Path) -> None:
     # Data dirs kept outside the state dir (runtime_dir links) go too, also when the daemon died.
     for link in state_dir.glob("postgres*"):
         release_runtime_dir(link)
+    from rehearsal.kube.stack_part import remove_leftovers
+
+    for removed in remove_leftovers(state_dir):  # the real control plane's network and etcd data
+        print(f"removed leftover {removed}")
 
 
 def down(config: StackConfig, timeout: float = 60) -> int:
@@ -413,8 +417,10 @@ def status(config: StackConfig) -> int:
 
 def _live_pods(config: StackConfig) -> list[dict]:
     """Every pod in the cluster right now, through kubectl and the stack's kubeconfig."""
+    from rehearsal.kube.stack_part import kubectl_for
+
     proc = subprocess.run(
-        ["kubectl", "--kubeconfig", str(config.state_dir / "kubeconfig"),
+        [kubectl_for(config.state_dir), "--kubeconfig", str(config.state_dir / "kubeconfig"),
          "--cache-dir", str(config.state_dir / "kubectl-cache"), "get", "pods", "--all-namespaces", "-o", "json"],
         capture_output=True, text=True, timeout=30, check=False)
     if proc.returncode != 0:

@@ -845,3 +845,19 @@ def backup_ref_argument_spec():
 def connection_from_params(params):
     return {"host": params.get("login_host"), "port": params.get("login_port"), "user": params.get("login_user"),
             "password": params.get("login_password")}
+
+
+DATABASE_DEFAULTS = {"host": "localhost", "port": 5432, "user": "postgres", "password": ""}
+
+
+def login_options(database):
+    """login_* options (for module_defaults group/greenlang.launch.postgresql) from a database dict as the
+    inventory's launch_databases.<app> holds it: {name, host, port, user, password}; missing keys get defaults."""
+    if not isinstance(database, dict):
+        raise ValueError("expected a dict {name, host, port, user, password}, got %s" % type(database).__name__)
+    unknown = sorted(set(database) - set(DATABASE_DEFAULTS) - {"name"})
+    if unknown:
+        raise ValueError("unknown database keys %s; allowed: name, host, port, user, password" % ", ".join(unknown))
+    merged = dict(DATABASE_DEFAULTS, **dict((k, v) for k, v in database.items() if v is not None))
+    return {"login_host": str(merged["host"]), "login_port": int(merged["port"]), "login_user": str(merged["user"]),
+            "login_password": "" if merged["password"] is None else str(merged["password"])}

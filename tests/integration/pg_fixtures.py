@@ -96,10 +96,13 @@ def databases(pg: PostgresCluster) -> list[str]:
     return [r[0] for r in pg.execute("SELECT datname FROM pg_database ORDER BY datname")]
 
 
+def db_entry(pg: PostgresCluster, db: str) -> dict:
+    """A database entry as launch_databases.<app> and the roles' <role>_database take it."""
+    return {"name": db, "host": pg.host, "port": pg.port, "user": pg.user, "password": pg.password}
+
+
 def db_vars(pg: PostgresCluster, prefix: str, db: str) -> dict:
-    return {f"{prefix}_db_name": db, f"{prefix}_db_host": pg.host, f"{prefix}_db_port": pg.port,
-            f"{prefix}_db_user": pg.user, f"{prefix}_db_password": pg.password,
-            f"{prefix}_pg_bin_dir": str(PG_BIN)}
+    return {f"{prefix}_database": db_entry(pg, db), f"{prefix}_pg_bin_dir": str(PG_BIN)}
 
 
 def run_role(role: str, variables: dict, workdir: Path, *, check: bool = False, timeout: int = 300,

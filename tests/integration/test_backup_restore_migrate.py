@@ -55,7 +55,7 @@ def migrate_vars(pg, db: str, backup_dir: Path, sql_file: Path, **extra) -> dict
     return {
         "migrate_app": db, "migrate_environment": "rehearsal", "migrate_release": "2.0.0",
         "migrate_command": argv, "migrate_command_env": env,
-        "migrate_backup_dir": str(backup_dir), "migrate_backup_key_tables": ["orders", "customers"],
+        "migrate_backup_dir": str(backup_dir), "backup_key_tables": ["orders", "customers"],
         "migrate_schema_version_query": "SELECT version FROM schema_version",
         **db_vars(pg, "migrate", db), **extra,
     }
@@ -352,7 +352,7 @@ def test_unusable_backup_directory_stops_the_play_before_the_migration(pg, work,
         variables = migrate_vars(pg, "vcci", mnt, work / "unused.sql")
         variables["migrate_command"] = ["touch", str(marker)]
         # With the free-space check off, the full disk must still be caught while writing.
-        variables["migrate_backup_free_space_ratio"] = 0
+        variables["backup_free_space_ratio"] = 0
         result = run_role("migrate", variables, work / "m")
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
@@ -399,26 +399,46 @@ def test_check_mode_reports_the_plan_and_changes_nothing(pg, backup_dir, work):
     assert db_state(pg, "csrd") == before
 
 
-@pytest.mark.parametrize("role,variable", [
-    ("backup", "backup_db_name"), ("backup", "backup_app"), ("backup", "backup_environment"),
-    ("migrate", "migrate_db_name"), ("migrate", "migrate_app"), ("migrate", "migrate_environment"),
-    ("restore", "restore_app"), ("restore", "restore_environment"), ("restore", "restore_db_name"),
-])
-def test_an_empty_required_name_fails_first_naming_the_variable(pg, work, role, variable):
-    target = work / "backups-not-created"
-    marker = work / "migration-ran"
-    db = {"backup": "vcci", "migrate": "vcci", "restore": "vcci"}[role]
-    variables = {f"{role}_app": "vcci", f"{role}_environment": "rehearsal", **db_vars(pg, role, db)}
-    variables[f"{role}_dir" if role != "migrate" else "migrate_backup_dir"] = str(target)
+def _role_vars(pg, work, role: str) -> dict:
+    variables = {f"{role}_app": "vcci", f"{role}_environment": "rehearsal", **db_vars(pg, role, "vcci")}
+    variables[f"{role}_dir" if role != "migrate" else "migrate_backup_dir"] = str(work / "backups-not-created")
     if role == "migrate":
-        variables["migrate_command"] = ["touch", str(marker)]
-    variables[variable] = ""
+        variables["migrate_command"] = ["touch", str(work / "migration-ran")]
+    return variables
+
+
+NAMES = [("backup", "backup_database.name"), ("backup", "backup_app"), ("backup", "backup_environment"),
+         ("migrate", "migrate_database.name"), ("migrate", "migrate_app"), ("migrate", "migrate_environment"),
+         ("restore", "restore_app"), ("restore", "restore_environment"), ("restore", "restore_database.name")]
+
+
+@pytest.mark.parametrize("role,variable", NAMES)
+def test_an_empty_required_name_fails_first_naming_the_variable(pg, work, role, variable):
+    variables = _role_vars(pg, work, role)
+    if variable.endswith(".name"):
+        variables[variable.split(".")[0]]["name"] = ""
+    else:
+        variables[variable] = ""
     result = run_role(role, variables, work / role)
     assert result.returncode != 0
     flat = " ".join(result.stdout.split())
-    assert f"{variable} is empty or invalid" in flat or f'{variable}="" is empty or invalid' in flat, flat[-2000:]
+    assert f'{variable}="" is empty. Nothing was done.' in flat, flat[-2000:]
     assert "ok=1 changed=0" in flat, "it fails right after the argument spec check, before anything else runs"
-    assert not target.exists() and not marker.exists()
+    assert not (work / "backups-not-created").exists() and not (work / "migration-ran").exists()
+
+
+@pytest.mark.parametrize("role,variable", [(r, v.split(".")[0]) for r, v in NAMES if not v.endswith("_app")]
+                         + [(r, f"{r}_app") for r in ("backup", "migrate", "restore")])
+def test_a_missing_required_variable_fails_at_argument_validation_naming_it(pg, work, role, variable):
+    variables = _role_vars(pg, work, role)
+    del variables[variable]
+    result = run_role(role, variables, work / role)
+    assert result.returncode != 0
+    out = " ".join((result.stdout + result.stderr).split())
+    assert "validate_argument_spec" in out or "Validating arguments against arg spec" in out, out[-2000:]
+    assert variable in out, out[-2000:]
+    assert "ok=0" in out and not (work / "backups-not-created").exists()
+    assert not (work / "migration-ran").exists()
 
 
 def test_backup_without_key_tables_warns_that_no_row_counts_protect_it(pg, backup_dir, work):
@@ -461,7 +481,7 @@ def test_manifest_never_contains_the_app_password(pg, backup_dir, work):
     seed_app_db(pg, "vcci")
     variables = {"backup_app": "vcci", "backup_environment": "rehearsal", "backup_dir": str(backup_dir),
                  **db_vars(pg, "backup", "vcci")}
-    variables.update(backup_db_user="vcci", backup_db_password=APP_PASSWORD)
+    variables["backup_database"].update(user="vcci", password=APP_PASSWORD)
     result = run_role("backup", variables, work)
     assert result.returncode == 0, result.stdout + result.stderr
     [manifest] = manifests(backup_dir)
