@@ -158,7 +158,8 @@ class PodNetwork:
         host's is unreachable from the bridge, and a lookup there would hang, e.g. http.server's getfqdn)."""
         etc = NETNS_ETC / netns
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "resolv.conf").write_text("# rehearsal pod: no name server; /etc/hosts only\noptions attempts:1 timeout:1\n")
+        (etc / "resolv.conf").write_text("# rehearsal pod: no name server, /etc/hosts only\n"
+                                         "options attempts:1 timeout:1\n")
         (etc / "hosts").write_text(f"127.0.0.1 localhost\n::1 localhost\n{ip} {netns}\n")
 
     def netns_of(self, uid: str) -> str | None:

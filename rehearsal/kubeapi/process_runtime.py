@@ -129,6 +129,8 @@ class PodProcs:
     start_time: str
     log_dir: Path
     ref: dict = field(default_factory=dict)  # apiVersion/kind/metadata: what Events are about
+    host_ip: str = HOST_IP
+    node_name: str = "rehearsal-node"
     stopping: bool = False
     stop_deadline: float = 0.0
     stopped: bool = False
@@ -150,6 +152,7 @@ class ProcessRuntime:
         tick: float = 0.1,
         address_pool: AddressAllocator | None = None,
         store=None,
+        command_prefix=None,
     ):
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -165,6 +168,8 @@ class ProcessRuntime:
         self._probe_pool = ThreadPoolExecutor(max_workers=probe_workers, thread_name_prefix="probe")
         self._closed = threading.Event()
         self.store = store  # for env from Secrets/ConfigMaps and Events; Cluster.start binds it (bind_store)
+        # pod uid -> argv prefix that runs a command in the pod's network namespace (the node agent's netns)
+        self.command_prefix = command_prefix or (lambda _uid: [])
         self._events: list[tuple[dict, str, str, str]] = []  # written to the store outside our lock
         self._supervisor = threading.Thread(target=self._supervise, name="process-runtime", daemon=True)
         self._supervisor.start()
@@ -290,6 +295,8 @@ class ProcessRuntime:
         return PodProcs(uid=meta["uid"], namespace=meta.get("namespace") or "default", name=meta["name"], ip=ip,
                         own_ip=not given_ip, restart_policy=spec.get("restartPolicy", "Always"),
                         containers=containers, start_time=(pod.get("status") or {}).get("startTime") or now_rfc3339(),
+                        host_ip=(pod.get("status") or {}).get("hostIP") or HOST_IP,
+                        node_name=spec.get("nodeName") or "rehearsal-node",
                         log_dir=pod_dir,
                         ref={"apiVersion": "v1", "kind": "Pod",
                              "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid")}})
@@ -372,7 +379,8 @@ class ProcessRuntime:
         self._append_log(c, f"starting container {c.name} image {c.image}: {shlex.join(argv)}")
         with open(c.log_path, "ab") as out:
             try:
-                c.proc = subprocess.Popen(argv, env=env, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
+                c.proc = subprocess.Popen([*self.command_prefix(pp.uid), *argv], env=env, cwd=str(REPO_ROOT),
+                                          stdin=subprocess.DEVNULL,
                                           stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             except OSError as exc:
                 # A missing executable is what a runtime reports as StartError / exit 128.
@@ -446,7 +454,8 @@ class ProcessRuntime:
         field_ref = (source.get("fieldRef") or {}).get("fieldPath")
         if field_ref:
             return {"metadata.name": pp.name, "metadata.namespace": pp.namespace, "metadata.uid": pp.uid,
-                    "status.podIP": pp.ip, "status.hostIP": HOST_IP, "spec.nodeName": "rehearsal-node"}.get(field_ref)
+                    "status.podIP": pp.ip, "status.hostIP": pp.host_ip,
+                    "spec.nodeName": pp.node_name}.get(field_ref)
         if source.get("secretKeyRef"):
             return self._lookup(pp, "secrets", source["secretKeyRef"], source["secretKeyRef"].get("key", ""))
         if source.get("configMapKeyRef"):
@@ -500,7 +509,7 @@ class ProcessRuntime:
     def _run_probe(self, pp: PodProcs, c: Container, p: ProbeState, generation: int) -> None:
         try:
             env = self._environment(pp, c) if "exec" in p.spec else None
-            ok, detail = probe_once(p.spec, pp.ip, c.spec, env)
+            ok, detail = probe_once(p.spec, pp.ip, c.spec, env, prefix=self.command_prefix(pp.uid))
         except Exception as exc:  # a probe that cannot even be made counts as failed, as in the kubelet
             ok, detail = False, f"probe error: {exc}"
         with self._lock:
@@ -701,8 +710,9 @@ def _resolve_port(port, container_spec: dict) -> int:
 
 
 def probe_once(probe: dict, pod_ip: str, container_spec: dict,
-               env: dict[str, str] | None = None) -> tuple[bool, str]:
-    """Run one probe attempt as the kubelet would: (success, what failed)."""
+               env: dict[str, str] | None = None, prefix: list[str] | None = None) -> tuple[bool, str]:
+    """Run one probe attempt as the kubelet would: (success, what failed); ``prefix`` runs an exec probe
+    in the pod's network namespace."""
     timeout = float(probe.get("timeoutSeconds", 1) or 1)
     if "httpGet" in probe:
         hg = probe["httpGet"]
@@ -740,7 +750,7 @@ def probe_once(probe: dict, pod_ip: str, container_spec: dict,
         if command and command[0] in ("python", "python3"):
             command[0] = sys.executable
         try:
-            code = subprocess.run(command, env=env, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
+            code = subprocess.run([*(prefix or []), *command], env=env, cwd=str(REPO_ROOT), stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
                                   check=False).returncode
         except subprocess.TimeoutExpired:

@@ -195,7 +195,8 @@ class TrafficPlane:
                 log.exception("traffic plane sync failed")
 
     def _render(self) -> str:
-        objects = {r: self.store.list(r)[0] for r in RESOURCES}
+        served = getattr(self.store, "resources", RESOURCES)  # the API mirror lists only what it watches
+        objects = {r: self.store.list(r)[0] for r in RESOURCES if r in served}
         user = None
         if os.geteuid() == 0:  # as root, nginx workers would drop to "nobody" and lose the state dir
             user = f"{pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name}"

@@ -40,7 +40,9 @@ INGRESSES = "ingresses.networking.k8s.io"
 ROUTES = "routes.route.openshift.io"
 SERVICES = "services"
 ENDPOINTS = "endpoints"
-RESOURCES = (HTTPROUTES, INGRESSES, ROUTES, SERVICES, ENDPOINTS)
+ENDPOINTSLICES = "endpointslices"  # discovery.k8s.io/v1: what kube-apiserver's controllers maintain
+RESOURCES = (HTTPROUTES, INGRESSES, ROUTES, SERVICES, ENDPOINTS, ENDPOINTSLICES)
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_BY_HEADER = "nginx.ingress.kubernetes.io/canary-by-header"
@@ -163,11 +165,17 @@ def upstream_name(namespace: str, service: str, port) -> str:
 
 
 class Cluster:
-    """Indexes Services and Endpoints for backend resolution."""
+    """Indexes Services and their endpoints (EndpointSlices, else Endpoints) for backend resolution."""
 
     def __init__(self, objects: dict[str, list[dict]]):
         self.services = {_key(s): s for s in objects.get(SERVICES, [])}
         self.endpoints = {_key(e): e for e in objects.get(ENDPOINTS, [])}
+        self.slices: dict[tuple[str, str], list[dict]] = {}
+        for sl in objects.get(ENDPOINTSLICES, []):
+            meta = sl.get("metadata") or {}
+            service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+            if service:
+                self.slices.setdefault((meta.get("namespace") or "", service), []).append(sl)
 
     def service_port(self, namespace: str, name: str, port=None, *, target_port=None) -> dict | None:
         svc = self.services.get((namespace, name))
@@ -189,7 +197,19 @@ class Cluster:
         return None
 
     def ready_servers(self, namespace: str, name: str, svc_port: dict) -> tuple[str, ...]:
-        """ip:port of every ready address behind one Service port (Endpoints' notReadyAddresses excluded)."""
+        """ip:port of every ready address behind one Service port (Endpoints' notReadyAddresses and
+        EndpointSlice endpoints whose ``conditions.ready`` is false excluded)."""
+        want = svc_port.get("name") or ""
+        if (namespace, name) in self.slices:
+            servers = set()
+            for sl in self.slices[(namespace, name)]:
+                ports = [p for p in sl.get("ports") or [] if (p.get("name") or "") == want and p.get("port")]
+                for endpoint in sl.get("endpoints") or []:
+                    if (endpoint.get("conditions") or {}).get("ready") is False:  # unset means ready
+                        continue
+                    for address in endpoint.get("addresses") or []:
+                        servers.update(f"{address}:{int(p['port'])}" for p in ports)
+            return tuple(sorted(servers))
         ep = self.endpoints.get((namespace, name))
         if ep is None:
             return ()
