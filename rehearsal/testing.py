@@ -122,13 +122,25 @@ def processes_referring_to(path: Path) -> list[str]:
     return found
 
 
+def network_leftovers(state_dir: Path) -> list[str]:
+    """The real control plane's network namespaces, veths, bridge and etcd tmpfs dir for ``state_dir``."""
+    from rehearsal.kube.controlplane import TMPFS
+    from rehearsal.kube.network import leftovers, stack_tag
+
+    tag = stack_tag(state_dir)
+    etcd = TMPFS / f"greenlang-etcd-{tag}"
+    return leftovers(tag) + ([f"etcd data {etcd}"] if etcd.exists() else [])
+
+
 class StackRun:
     """A rehearsal stack of its own: ``up()`` / ``down()``, its env file, and kubectl / PromQL helpers."""
 
     kubectl_timeout: float = 120  # seconds one kubectl call may take unless the caller says otherwise
 
-    def __init__(self, *, apps: bool = True, prefix: str = "greenlang-stack-", up_timeout: float = 300):
+    def __init__(self, *, apps: bool = True, prefix: str = "greenlang-stack-", up_timeout: float = 300,
+                 kube: str | None = None):
         self.apps = apps
+        self.kube = kube  # "emulator" | "real"; None: REHEARSAL_KUBE, else the emulator
         self.prefix = prefix
         self.up_timeout = up_timeout
         self.state_dir: Path | None = None
@@ -158,8 +170,10 @@ class StackRun:
     def kubectl(self, *args: str, input: str | None = None, timeout: float | None = None) -> str:  # noqa: A002
         """Run the real kubectl against this stack; returns stdout, raises StackError on failure."""
         # A private discovery cache: an earlier emulator may have used the same port with other resources.
-        cmd = [KUBECTL, "--kubeconfig", self.kubeconfig, "--cache-dir", str(self.state_dir / "kubectl-cache"),
-               *args]
+        from rehearsal.kube.stack_part import kubectl_for
+
+        cmd = [kubectl_for(self.state_dir), "--kubeconfig", self.kubeconfig, "--cache-dir",
+               str(self.state_dir / "kubectl-cache"), *args]
         proc = subprocess.run(cmd, input=input, capture_output=True, text=True,
                               timeout=self.kubectl_timeout if timeout is None else timeout, check=False)
         if proc.returncode != 0:
@@ -196,6 +210,8 @@ class StackRun:
         """``python -m rehearsal <command>`` on this stack's state dir and ports (``up`` without apps if so)."""
         env = {**os.environ, **{f"REHEARSAL_{name}_PORT": str(port) for name, port in self.ports.items()}}
         env.pop("KUBECONFIG", None)
+        if self.kube:
+            env["REHEARSAL_KUBE"] = self.kube
         cmd = [sys.executable, "-m", "rehearsal", command, "--state-dir", str(self.state_dir)]
         if command == "up" and not self.apps:
             cmd.append("--no-apps")
@@ -245,6 +261,7 @@ class StackRun:
         sockets = {(ip, port) for ip, port in listening_sockets()
                    if port in ports or (ip in self.pod_ips and port == 8080)}
         left = processes + [f"{ip}:{port} still listening" for ip, port in sorted(sockets)]
+        left += [f"{name} still exists" for name in network_leftovers(self.state_dir)]
         if proc.returncode != 0:
             left.append(f"`rehearsal down` failed (rc={proc.returncode}): {proc.stdout}{proc.stderr}")
         shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -150,7 +150,7 @@ class PodNetwork:
         _ip("netns", "del", netns, check=False)  # takes its veth pair (and the bridge port) with it
         _remove_netns_etc(netns)
         with self._lock:
-            self._free.append(int(ipaddress.ip_address(ip) - self.subnet.network_address))
+            self._free.append(int(ipaddress.ip_address(ip)) - int(self.subnet.network_address))
 
     @staticmethod
     def _write_netns_etc(netns: str, ip: str) -> None:

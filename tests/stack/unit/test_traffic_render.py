@@ -6,9 +6,11 @@ import re
 
 from rehearsal.traffic.render import (
     ENDPOINTS,
+    ENDPOINTSLICES,
     HTTPROUTES,
     INGRESSES,
     ROUTES,
+    SERVICE_NAME_LABEL,
     SERVICES,
     Canary,
     Weighted,
@@ -17,6 +19,7 @@ from rehearsal.traffic.render import (
     config_hash,
     render_config,
 )
+from rehearsal.traffic.render import Cluster as RenderCluster
 
 
 def service(name: str, port: int = 80) -> dict:
@@ -333,3 +336,45 @@ def test_an_object_with_an_unusable_hostname_or_path_is_skipped_not_rendered():
     assert [h.hostname for h in model.hosts] == ["vcci.test"]
     assert len(model.warnings) == 2
     assert "passwd" not in render(objs).split("# warning")[-1].split("\n", 1)[1]
+
+
+# -- EndpointSlices (what kube-apiserver's endpointslice controller writes) ---------------------------------
+
+
+def endpoint_slice(service_name: str, suffix: str, endpoints_: list[tuple[str, bool | None]],
+                   port_name: str = "http", port: int = 8080) -> dict:
+    eps = []
+    for ip, ready in endpoints_:
+        ep = {"addresses": [ip]}
+        if ready is not None:
+            ep["conditions"] = {"ready": ready}
+        eps.append(ep)
+    return {"metadata": {"name": f"{service_name}-{suffix}", "namespace": "default",
+                         "labels": {SERVICE_NAME_LABEL: service_name}},
+            "addressType": "IPv4", "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
+            "endpoints": eps}
+
+
+def test_endpointslices_give_the_ready_addresses_of_every_slice_of_the_service():
+    objs = {SERVICES: [service("blue")],
+            ENDPOINTSLICES: [endpoint_slice("blue", "a", [("10.244.1.2", True), ("10.244.1.3", False)]),
+                             endpoint_slice("blue", "b", [("10.244.1.4", None)])]}
+    cluster = RenderCluster(objs)
+    port = cluster.service_port("default", "blue")
+    # ready: false is left out; an endpoint without conditions counts as ready (the API's meaning of unset)
+    assert cluster.ready_servers("default", "blue", port) == ("10.244.1.2:8080", "10.244.1.4:8080")
+
+
+def test_endpointslices_of_another_port_name_or_service_are_not_used():
+    objs = {SERVICES: [service("blue")],
+            ENDPOINTSLICES: [endpoint_slice("blue", "a", [("10.244.1.2", True)], port_name="metrics"),
+                             endpoint_slice("green", "a", [("10.244.1.9", True)])]}
+    cluster = RenderCluster(objs)
+    assert cluster.ready_servers("default", "blue", cluster.service_port("default", "blue")) == ()
+
+
+def test_endpointslices_win_over_endpoints_for_the_same_service():
+    objs = {SERVICES: [service("blue")], ENDPOINTS: [endpoints("blue", "127.1.0.10")],
+            ENDPOINTSLICES: [endpoint_slice("blue", "a", [("10.244.1.2", True)])]}
+    cluster = RenderCluster(objs)
+    assert cluster.ready_servers("default", "blue", cluster.service_port("default", "blue")) == ("10.244.1.2:8080",)
