@@ -56,11 +56,14 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class GateConfigError(ValueError):
-    """Bad gate or check configuration; ``param`` names the parameter at fault."""
+    """Bad gate or check configuration; ``param`` names the parameter at fault (failed_step validation)."""
+
+    step = "validation"
 
     def __init__(self, param, msg):
         super(GateConfigError, self).__init__("{0}: {1}".format(param, msg))
         self.param = param
+        self.where = param
 
 
 def parse_duration(value, param):
@@ -338,7 +341,7 @@ class Gate(object):
         # +1: a round at t=0 and one at every interval up to and including the deadline.
         max_rounds = int(self.duration // self.interval) + 1
         rounds = []
-        failures = inconclusives = passes = streak = 0
+        failures = inconclusives = accepted = passes = streak = 0
         stopped = "single evaluation" if self.duration == 0 else "duration elapsed"
         for i in range(max_rounds):
             r = evaluate_round(self.client, self.checks, self.wall(), self.inconclusive)
@@ -353,6 +356,8 @@ class Gate(object):
             else:
                 passes += 1
                 streak += 1
+                # inconclusive: pass lets such a round count as passed; it is still reported as inconclusive.
+                accepted += r["verdict"] == INCONCLUSIVE
             if failures >= self.failure_limit:
                 stopped = "failure_limit reached" if self.duration else stopped
                 break
@@ -366,9 +371,9 @@ class Gate(object):
             if next_at > deadline + 1e-9:
                 break
             self.sleep(max(0.0, next_at - self.clock()))
-        return self._summary(rounds, failures, inconclusives, passes, stopped, self.clock() - started)
+        return self._summary(rounds, failures, inconclusives, passes, stopped, self.clock() - started, accepted)
 
-    def _summary(self, rounds, failures, inconclusives, passes, stopped, elapsed):
+    def _summary(self, rounds, failures, inconclusives, passes, stopped, elapsed, accepted=0):
         failed_rounds = [r for r in rounds if not r["passed"]]
         passed = False
         if failures >= self.failure_limit:
@@ -390,15 +395,17 @@ class Gate(object):
                             for r in rounds],
             "rounds": len(rounds),
             "failed_rounds": failures,
-            "inconclusive_rounds": inconclusives,
+            "inconclusive_rounds": inconclusives + accepted,
+            "accepted_inconclusive_rounds": accepted,
             "stopped": stopped,
             "elapsed": round(elapsed, 3),
-            "msg": self._message(passed, verdict, deciding, len(rounds), failures, inconclusives),
+            "msg": self._message(passed, verdict, deciding, len(rounds), failures, inconclusives, accepted),
         }
 
-    def _message(self, passed, verdict, deciding, n_rounds, failures, inconclusives):
-        counts = "{0} failed (limit {1}), {2} inconclusive (limit {3})".format(
-            failures, self.failure_limit, inconclusives, self.inconclusive_limit)
+    def _message(self, passed, verdict, deciding, n_rounds, failures, inconclusives, accepted=0):
+        counts = "{0} failed (limit {1}), {2} inconclusive{3} (limit {4})".format(
+            failures, self.failure_limit, inconclusives + accepted,
+            " ({0} accepted as pass)".format(accepted) if accepted else "", self.inconclusive_limit)
         if passed:
             return "metric gate passed{0}: {1} check(s) over {2} evaluation(s), {3}".format(
                 " (inconclusive accepted)" if verdict == INCONCLUSIVE else "", len(self.checks), n_rounds, counts)

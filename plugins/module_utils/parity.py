@@ -20,6 +20,7 @@ import time
 
 from ansible.module_utils.six.moves.http_cookiejar import CookieJar
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import quote
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import Request, make_context
 from ansible_collections.greenlang.launch.plugins.module_utils.json_parity import JsonDiff, latency_summary
@@ -30,9 +31,14 @@ COMPARE_MODES = ("json", "bytes")
 
 
 class ParityConfigError(ValueError):
+    """A parameter is wrong (failed_step validation); nothing was sent."""
+
+    step = "validation"
+
     def __init__(self, param, msg):
         super(ParityConfigError, self).__init__("{0}: {1}".format(param, msg))
         self.param = param
+        self.where = param
 
 
 # --------------------------------------------------------------------------- corpus
@@ -47,6 +53,8 @@ def normalise_request(entry, where):
     path = entry.get("path")
     if not isinstance(path, str) or not path.startswith("/"):
         raise ParityConfigError(where, "'path' must start with '/', got {0!r}".format(path))
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise ParityConfigError(where, "'path' must not contain control characters, got {0!r}".format(path))
     method = str(entry.get("method") or "GET").upper()
     if method not in METHODS:
         raise ParityConfigError(where, "'method' must be one of {0}, got {1!r}".format(", ".join(METHODS), method))
@@ -63,14 +71,22 @@ def normalise_request(entry, where):
                 headers["Content-Type"] = "application/json"
         else:
             data = str(body).encode("utf-8")
-    return {"method": method, "path": path, "data": data, "headers": headers,
+    return {"method": method, "path": encode_path(path), "data": data, "headers": headers,
             "name": entry.get("name") or "{0} {1}".format(method, path)}
+
+
+def encode_path(path):
+    """The path (and query) as it goes on the wire: text in any language is percent-encoded as UTF-8, while
+    existing escapes and URL delimiters are kept, so /api/v1/report?q=Müller becomes /api/v1/report?q=M%C3%BCller."""
+    return quote(path, safe="/?&=%:@!$'()*+,;~#[]")
 
 
 def load_corpus(path=None, inline=None):
     """Requests from a JSON-lines file (blank lines and '#' comments skipped) and/or an inline list."""
     if path is None and not inline:
         raise ParityConfigError("corpus", "give corpus (a list of requests) or corpus_file")
+    if path is not None and inline:
+        raise ParityConfigError("corpus", "give corpus or corpus_file, not both (the requests would be combined)")
     out = []
     if path is not None:
         try:

@@ -76,9 +76,14 @@ class PrometheusClient(object):
 
     def __init__(self, url, token=None, username=None, password=None, ca_path=None, validate_certs=True,
                  timeout=10, retries=2, backoff=0.5, headers=None, sleep=time.sleep):
-        if not url or "://" not in url:
-            raise ValueError("url: expected the Prometheus base URL, e.g. http://prometheus:9090, "
-                             "got {0!r}".format(url))
+        scheme = str(url or "").split("://", 1)[0].lower() if "://" in str(url or "") else ""
+        if scheme not in ("http", "https") or not str(url).split("://", 1)[1].strip("/"):
+            # A configuration error, never an outage: with inconclusive: pass an outage would let the gate pass.
+            raise ValueError("url: expected the Prometheus base URL with http:// or https://, e.g. "
+                             "http://prometheus:9090, got {0!r}".format(url))
+        for name, value, low in (("timeout", timeout, 0.001), ("retries", retries, 0), ("backoff", backoff, 0)):
+            if value is None or float(value) < low:
+                raise ValueError("{0}={1!r}: must be {2}".format(name, value, "more than 0" if low else "0 or more"))
         if token and (username or password):
             raise ValueError("token and username/password are mutually exclusive")
         self.url = url.rstrip("/")

@@ -225,6 +225,9 @@ schedule_complete:
 import copy
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import StepError, fail_step, fail_validation
+from ansible_collections.greenlang.launch.plugins.module_utils.k8s_update import read_plan_write
+from ansible_collections.greenlang.launch.plugins.module_utils.names import k8s_name_problem
 from ansible_collections.greenlang.launch.plugins.module_utils.traffic_weights import WeightError, plan
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -279,14 +282,28 @@ def _clean(obj):
     return out
 
 
+def _api_error(step, e, what):
+    """A StepError from a Kubernetes API error: status and reason, never the raw response with its headers."""
+    body = getattr(e, "body", "") or ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    detail = (body[:500] + "...") if len(body) > 500 else body
+    return StepError(step, "HTTP %s %s%s" % (getattr(e, "status", "?"), getattr(e, "reason", "") or "",
+                                               (": " + detail) if detail else ""), what)
+
+
 def _read_objects(module, client, resource, kind, canary_name):
     p = module.params
-    main = _get(client, resource, p["name"], p["namespace"])
-    if main is None:
-        module.fail_json(msg="name: {0} {1}/{2} not found".format(kind, p["namespace"], p["name"]))
-    if p["provider"] == "ingress_nginx":
-        return {"primary": main, "canary": _get(client, resource, canary_name, p["namespace"])}
-    return {"route": main}
+    what = "{0} {1}/{2}".format(kind, p["namespace"], p["name"])
+    try:
+        main = _get(client, resource, p["name"], p["namespace"])
+        if main is None:
+            raise StepError("read", "not found (parameter name)", what)
+        if p["provider"] == "ingress_nginx":
+            return {"primary": main, "canary": _get(client, resource, canary_name, p["namespace"])}
+        return {"route": main}
+    except DynamicApiError as e:
+        raise _api_error("read", e, what) from e
 
 
 def _write(client, resource, decision, namespace):
@@ -302,35 +319,63 @@ def _write(client, resource, decision, namespace):
     return decision["after"]
 
 
+# Which name rule each parameter follows (the API server's): Services are RFC 1035 labels.
+NAME_RULES = (("name", "subdomain"), ("namespace", "label"), ("stable_backend", "service"),
+              ("canary_backend", "service"), ("canary_ingress_name", "subdomain"))
+
+
+def check_names(params):
+    """Messages for the names the API server would reject, each naming its parameter, before any API call."""
+    errors = []
+    for param, kind in NAME_RULES:
+        if param == "canary_ingress_name" and params.get(param) is None:
+            continue
+        value = params.get(param)
+        problem = k8s_name_problem(value, kind)
+        if problem:
+            shown = value if len(value or "") <= 60 else "%s... (%d characters)" % (value[:40], len(value))
+            errors.append("{0}={1!r} {2}".format(param, shown, problem))
+    return errors
+
+
 def execute(module, client):
     p = module.params
     kind, api_version = KINDS[p["provider"]]
     canary_name = p["canary_ingress_name"] or "{0}-canary".format(p["name"])
     resource = client.resource(kind, api_version)
-    written = None
-    for attempt in range(MAX_ATTEMPTS):
-        objects = _read_objects(module, client, resource, kind, canary_name)
+    what = "{0} {1}/{2}".format(kind, p["namespace"], p["name"])
+    state = {}
+
+    def read():
+        state["objects"] = _read_objects(module, client, resource, kind, canary_name)
+        return state["objects"]
+
+    def decide(objects):
         try:
-            decision = plan(p["provider"], objects, p["action"], p["stable_backend"], p["canary_backend"],
-                            weight=p["weight"], steps=p["steps"], weight_total=p["weight_total"], rules=p["rules"],
-                            canary_port=p["canary_port"], fold=p["fold"], create_canary=p["create_canary"],
-                            canary_name=canary_name)
+            return plan(p["provider"], objects, p["action"], p["stable_backend"], p["canary_backend"],
+                        weight=p["weight"], steps=p["steps"], weight_total=p["weight_total"], rules=p["rules"],
+                        canary_port=p["canary_port"], fold=p["fold"], create_canary=p["create_canary"],
+                        canary_name=canary_name)
         except WeightError as e:
-            module.fail_json(msg=str(e))
-        if decision["operation"] == "none" or module.check_mode:
-            written = decision["after"] if decision["after"] is not None else decision["before"]
-            break
+            raise StepError("plan", str(e)) from e
+
+    def write(decision):
         try:
-            written = _write(client, resource, decision, p["namespace"])
-            break
+            return _write(client, resource, decision, p["namespace"])
         except ConflictError:
-            # Someone changed the object between our read and write: decide again from what is there now.
-            if attempt == MAX_ATTEMPTS - 1:
-                module.fail_json(msg="{0} {1}/{2} kept changing under us: {3} conflicting writes".format(
-                    kind, p["namespace"], p["name"], MAX_ATTEMPTS))
+            raise
         except DynamicApiError as e:
-            module.fail_json(msg="Failed to {0} {1}: {2}".format(decision["operation"], kind, e.body),
-                             status=e.status, reason=e.reason)
+            raise _api_error("write", e, "{0} of {1}".format(decision["operation"], what)) from e
+
+    try:
+        update = read_plan_write(read, decide, write, ConflictError, attempts=MAX_ATTEMPTS,
+                                 check_mode=module.check_mode, describe=what)
+    except StepError as e:
+        fail_step(module, e)
+    objects, decision = update.state, update.decision
+    written = update.written
+    if written is None:
+        written = decision["after"] if decision["after"] is not None else decision["before"]
 
     if p["provider"] == "ingress_nginx":
         stray = [k for k in (objects["primary"].get("metadata", {}).get("annotations") or {})
@@ -368,6 +413,9 @@ def main():
         required_if=[("action", "set", ["weight"]), ("action", "advance", ["steps"])],
         supports_check_mode=True,
     )
+    errors = check_names(module.params)
+    if errors:
+        fail_validation(module, "; ".join(errors) + ". Nothing was read or written.")
     try:
         client = get_api_client(module)
         execute(module, client)

@@ -32,10 +32,13 @@ description:
   - Read-only; it runs in check mode as well and never reports C(changed).
 author:
   - GreenLang platform engineering (@greenlang)
+extends_documentation_fragment:
+  - greenlang.launch.http_client
 options:
   url:
     description:
-      - Base URL of the Prometheus server, for example C(http://prometheus.monitoring:9090).
+      - Base URL of the Prometheus server, for example C(http://prometheus.monitoring:9090). Only C(http://) and
+        C(https://) are accepted; anything else is a configuration error, never an unreachable server.
     type: str
     required: true
     aliases: [prometheus_url]
@@ -144,33 +147,15 @@ options:
     description:
       - Password for HTTP basic authentication.
     type: str
-  ca_path:
-    description:
-      - PEM file with the CA certificate(s) that sign the Prometheus server certificate.
-    type: path
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate.
-    type: bool
-    default: true
-  headers:
-    description:
-      - Extra HTTP headers, for example a tenant header for a multi-tenant Prometheus-compatible API.
-    type: dict
-  timeout:
-    description:
-      - Seconds to wait for one HTTP request.
-    type: float
-    default: 10
   retries:
     description:
-      - Extra attempts on transport errors and HTTP 429/502/503/504 before a check is inconclusive.
+      - Extra attempts on transport errors and HTTP 429/502/503/504 before a check is inconclusive. C(0) or more.
       - HTTP 401, 403 and 407 are not retried.
     type: int
     default: 2
   backoff:
     description:
-      - Seconds before the first retry; doubled for each further retry.
+      - Seconds before the first retry; doubled for each further retry. C(0) or more.
     type: float
     default: 0.5
 notes:
@@ -336,7 +321,12 @@ elapsed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import fail_validation
 from ansible_collections.greenlang.launch.plugins.module_utils.gate import Gate, GateConfigError, parse_duration
+from ansible_collections.greenlang.launch.plugins.module_utils.http_options import (
+    http_client_argument_spec,
+    http_client_problems,
+)
 from ansible_collections.greenlang.launch.plugins.module_utils.promql import PrometheusClient
 
 # A dict literal because "for" is a keyword.
@@ -367,12 +357,9 @@ def argument_spec():
         token=dict(type="str", no_log=True),
         username=dict(type="str"),
         password=dict(type="str", no_log=True),
-        ca_path=dict(type="path"),
-        validate_certs=dict(type="bool", default=True),
-        headers=dict(type="dict"),
-        timeout=dict(type="float", default=10),
         retries=dict(type="int", default=2),
         backoff=dict(type="float", default=0.5),
+        **http_client_argument_spec()
     )
 
 
@@ -384,6 +371,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    problems = http_client_problems(p)
+    if problems:
+        fail_validation(module, "; ".join(problems))
     try:
         interval = parse_duration(p["interval"], "interval")
         duration = parse_duration(p["duration"], "duration")
@@ -396,10 +386,11 @@ def main():
                     success_after=p["success_after"], inconclusive=p["inconclusive"],
                     inconclusive_limit=p["inconclusive_limit"])
     except (GateConfigError, ValueError) as e:
-        module.fail_json(msg=str(e))
+        fail_validation(module, str(e))
     result = gate.run()
     result["changed"] = False
     if not result["passed"] and p["fail_on_breach"]:
+        result["failed_step"] = "gate"
         module.fail_json(**result)
     module.exit_json(**result)
 

@@ -26,6 +26,8 @@ description:
     not change state.
 author:
   - GreenLang platform engineering (@greenlang)
+extends_documentation_fragment:
+  - greenlang.launch.http_client
 options:
   baseline:
     description:
@@ -68,12 +70,15 @@ options:
     description:
       - Requests given inline. Each has C(path) (starting with C(/)) and optionally C(method) (default C(GET)),
         C(body) (objects and lists are sent as JSON), C(headers) and C(name).
+      - Paths and bodies may be in any language; a path is percent-encoded as UTF-8 on the wire (existing C(%XX)
+        escapes and URL delimiters are kept), a body is sent as UTF-8.
+      - Give exactly one of O(corpus) and O(corpus_file).
     type: list
     elements: dict
   corpus_file:
     description:
       - File of requests, one JSON object per line with the same keys as O(corpus). Blank lines and lines starting
-        with C(#) are skipped. Read on the host the module runs on.
+        with C(#) are skipped. Read on the host the module runs on. Mutually exclusive with O(corpus).
     type: path
   repeat:
     description:
@@ -119,20 +124,9 @@ options:
       - How many mismatching requests to report in RV(diffs).
     type: int
     default: 10
-  timeout:
-    description:
-      - Seconds to wait for each response.
-    type: float
-    default: 10
-  validate_certs:
-    description:
-      - Verify TLS certificates of HTTPS targets.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file of CA certificates for HTTPS targets.
-    type: path
+notes:
+  - O(headers) go to both targets; a target's own C(headers) win on the same name, a request's C(headers) win
+    over both.
 """
 
 EXAMPLES = r"""
@@ -220,6 +214,11 @@ latency:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.greenlang.launch.plugins.module_utils.failure import fail_step, fail_validation
+from ansible_collections.greenlang.launch.plugins.module_utils.http_options import (
+    http_client_argument_spec,
+    http_client_problems,
+)
 from ansible_collections.greenlang.launch.plugins.module_utils.parity import (
     ParityConfigError,
     ParityRun,
@@ -248,36 +247,39 @@ def argument_spec():
         min_parity=dict(type="float", default=1.0),
         max_latency_ratio=dict(type="float"),
         max_diffs=dict(type="int", default=10),
-        timeout=dict(type="float", default=10),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
+        **http_client_argument_spec()
     )
 
 
-def _target(spec, param):
-    return Target(spec["url"], host=spec.get("host"), headers=spec.get("headers"), param=param)
+def _target(spec, param, shared_headers=None):
+    headers = dict(shared_headers or {}, **(spec.get("headers") or {}))
+    return Target(spec["url"], host=spec.get("host"), headers=headers, param=param)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), required_one_of=[("corpus", "corpus_file")],
-                           supports_check_mode=True)
+                           mutually_exclusive=[("corpus", "corpus_file")], supports_check_mode=True)
     p = module.params
+    problems = http_client_problems(p)
+    if problems:
+        fail_validation(module, "; ".join(problems))
     try:
         corpus = load_corpus(p["corpus_file"], p["corpus"])
         run = ParityRun(
             corpus,
-            _target(p["baseline"], "baseline"),
-            _target(p["candidate"], "candidate") if p["candidate"] else None,
+            _target(p["baseline"], "baseline", p["headers"]),
+            _target(p["candidate"], "candidate", p["headers"]) if p["candidate"] else None,
             repeat=p["repeat"], ignore=p["ignore_paths"], abs_tol=p["tolerance"], rel_tol=p["relative_tolerance"],
             compare=p["compare"], min_parity=p["min_parity"], max_latency_ratio=p["max_latency_ratio"],
             max_diffs=p["max_diffs"], timeout=p["timeout"], validate_certs=p["validate_certs"],
             ca_path=p["ca_path"],
         )
     except ParityConfigError as e:
-        module.fail_json(msg=str(e))
+        fail_step(module, e)
     result = run.run()
     result["changed"] = False
     if not result["passed"]:
+        result.setdefault("failed_step", "parity")
         module.fail_json(**result)
     module.exit_json(**result)
 
