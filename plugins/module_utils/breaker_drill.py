@@ -144,3 +144,45 @@ def evaluate(breakers, app="vcci"):
         return decision("circuit_breakers", app, criteria, NO_GO, "; ".join(problems))
     return decision("circuit_breakers", app, criteria, GO, "every breaker opened, served its fallback and closed: %s"
                     % ", ".join(b["name"] for b in breakers))
+
+
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def current_template_pods(deployment, replicasets, pods):
+    """Pods (dicts as the API returns them) of the Deployment's current template, not terminating.
+
+    The current ReplicaSet is the one whose revision annotation is the Deployment's, as ``kubectl
+    rollout`` reads it; None while the Deployment controller has not caught up with the template.
+    """
+    meta = deployment.get("metadata") or {}
+    status = deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return None
+    rev = (meta.get("annotations") or {}).get(REVISION)
+    hashes = [(rs["metadata"].get("labels") or {}).get("pod-template-hash") for rs in replicasets
+              if rev and (rs["metadata"].get("annotations") or {}).get(REVISION) == rev]
+    if not hashes or not hashes[0]:
+        return None
+    return [p for p in pods if (p["metadata"].get("labels") or {}).get("pod-template-hash") == hashes[0]
+            and not p["metadata"].get("deletionTimestamp") and (p.get("status") or {}).get("podIP")]
+
+
+def discover_pod_urls(read, namespace, name, port, timeout, clock=time.monotonic, sleep=time.sleep):
+    """Base URLs of the current template's pods, waiting (bounded) until at least one has an address.
+
+    ``read(kind, namespace, name=None)`` returns an API object (Deployment) or a list of items.
+    """
+    deadline = clock() + timeout
+    while True:
+        deployment = read("Deployment", namespace, name)
+        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        labels = ",".join("%s=%s" % kv for kv in sorted(selector.items()))
+        found = current_template_pods(deployment, read("ReplicaSet", namespace, labels=labels),
+                                      read("Pod", namespace, labels=labels))
+        if found:
+            return ["http://%s:%d" % (p["status"]["podIP"], port) for p in found]
+        if clock() >= deadline:
+            raise DrillError("deployment %s/%s: no pod of its current template has an address after %s s"
+                             % (namespace, name, timeout))
+        sleep(1.0)

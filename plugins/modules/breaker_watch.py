@@ -24,10 +24,35 @@ author:
   - GreenLang platform engineering (@greenlang)
 options:
   urls:
-    description: Base URLs of the pods, for example C(http://10.1.2.3:8080).
+    description:
+      - Base URLs of the pods, for example C(http://10.1.2.3:8080). Either O(urls) or O(deployment).
     type: list
     elements: str
-    required: true
+  deployment:
+    description:
+      - Discover the pods instead, through the Kubernetes API, the pods of the Deployment's current template (the
+        ReplicaSet whose revision is the Deployment's), not terminating, with an address; waits up to O(timeout)
+        for one. The pod IPs must be reachable from where the module runs.
+    type: dict
+    suboptions:
+      namespace:
+        description: Namespace.
+        type: str
+        required: true
+      name:
+        description: Deployment name.
+        type: str
+        required: true
+      port:
+        description: Port of the pods' HTTP server.
+        type: int
+        default: 8080
+      kubeconfig:
+        description: Kubeconfig path; default the client's (C(KUBECONFIG), C(~/.kube/config) or in-cluster).
+        type: path
+      context:
+        description: Kubeconfig context.
+        type: str
   breaker:
     description: Breaker name as C(/health/detailed) reports it (C(circuit_breakers.<name>)).
     type: str
@@ -104,6 +129,11 @@ elapsed_s:
   description: Seconds watched.
   returned: success
   type: float
+urls:
+  description: Pod URLs watched.
+  returned: success
+  type: list
+  elements: str
 pods:
   description: Per URL, C(seen) (states in order, C(unreachable) when it did not answer), C(reached_after_s),
     C(last_status).
@@ -117,7 +147,20 @@ probes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.greenlang.launch.plugins.module_utils.breaker_drill import DrillError, probe, watch
+from ansible_collections.greenlang.launch.plugins.module_utils.breaker_drill import (
+    DrillError,
+    discover_pod_urls,
+    probe,
+    watch,
+)
+
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+
+    HAS_K8S = True
+except ImportError:
+    HAS_K8S = False
 
 PROBE_SPEC = dict(
     name=dict(type="str"),
@@ -129,22 +172,61 @@ PROBE_SPEC = dict(
 )
 
 
+def kube_reader(spec):
+    """read(kind, namespace, name=None, labels=None) over the Kubernetes API, objects as plain dicts."""
+    if spec.get("kubeconfig") or spec.get("context"):
+        k8s_config.load_kube_config(config_file=spec.get("kubeconfig"), context=spec.get("context"))
+    else:
+        try:
+            k8s_config.load_kube_config()
+        except k8s_config.ConfigException:
+            k8s_config.load_incluster_config()
+    api = k8s_client.ApiClient()
+    apps, core = k8s_client.AppsV1Api(api), k8s_client.CoreV1Api(api)
+
+    def read(kind, namespace, name=None, labels=None):
+        if kind == "Deployment":
+            return api.sanitize_for_serialization(apps.read_namespaced_deployment(name, namespace))
+        lister = apps.list_namespaced_replica_set if kind == "ReplicaSet" else core.list_namespaced_pod
+        return api.sanitize_for_serialization(lister(namespace, label_selector=labels or ""))["items"]
+    return read
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            urls=dict(type="list", elements="str", required=True),
+            urls=dict(type="list", elements="str"),
+            deployment=dict(type="dict", options=dict(
+                namespace=dict(type="str", required=True),
+                name=dict(type="str", required=True),
+                port=dict(type="int", default=8080),
+                kubeconfig=dict(type="path"),
+                context=dict(type="str"),
+            )),
             breaker=dict(type="str", required=True),
             until=dict(type="str", required=True, choices=["closed", "open", "half_open"]),
             timeout=dict(type="float", default=30.0),
             interval=dict(type="float", default=0.5),
             probes=dict(type="list", elements="dict", default=[], options=PROBE_SPEC),
         ),
+        required_one_of=[("urls", "deployment")],
+        mutually_exclusive=[("urls", "deployment")],
         supports_check_mode=True,
     )
     p = module.params
+    urls = p["urls"]
     try:
-        result = watch(p["urls"], p["breaker"], p["until"], p["timeout"], p["interval"])
-        result["probes"] = probe(p["urls"], p["probes"])
+        if p["deployment"]:
+            if not HAS_K8S:
+                module.fail_json(msg="deployment: the kubernetes Python client is required to discover pods")
+            d = p["deployment"]
+            try:
+                urls = discover_pod_urls(kube_reader(d), d["namespace"], d["name"], d["port"], p["timeout"])
+            except k8s_client.exceptions.ApiException as exc:
+                module.fail_json(msg="deployment %s/%s: %s %s" % (d["namespace"], d["name"], exc.status, exc.reason))
+        result = watch(urls, p["breaker"], p["until"], p["timeout"], p["interval"])
+        result["probes"] = probe(urls, p["probes"])
+        result["urls"] = urls
     except DrillError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)
