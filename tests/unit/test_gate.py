@@ -411,3 +411,28 @@ def test_message_names_the_failed_check_its_numbers_and_query():
     client = ScriptedPrometheus({"sum(errors)": 0.052})
     result, _ = run_gate(client, [{"name": "error_rate", "query": "sum(errors)", "max": 0.001}])
     assert "error_rate" in result["msg"] and "0.052 > max 0.001" in result["msg"] and "sum(errors)" in result["msg"]
+
+
+# ----------------------------------------------------------------------------- gaps from the trial (issue 17)
+def test_an_accepted_inconclusive_verdict_is_counted_as_inconclusive_in_the_message():
+    client = ScriptedPrometheus({"err": None})
+    result, _ = run_gate(client, [{"name": "err", "query": "err", "max": 0.01}], inconclusive="pass")
+    assert result["verdict"] == "inconclusive"
+    assert "1 inconclusive (1 accepted as pass" in result["msg"] and "0 inconclusive" not in result["msg"]
+    assert result["inconclusive_rounds"] == 1 and result["accepted_inconclusive_rounds"] == 1
+
+
+@pytest.mark.parametrize("url", ["ftp://prometheus:9090", "prometheus:9090", "", "http://", "file:///etc/passwd"])
+def test_a_url_that_is_not_http_is_a_configuration_error_not_an_outage(url):
+    from ansible_collections.greenlang.launch.plugins.module_utils.promql import PrometheusClient
+
+    with pytest.raises(ValueError, match="url: expected the Prometheus base URL with http:// or https://"):
+        PrometheusClient(url)
+
+
+@pytest.mark.parametrize("option, value", [("retries", -1), ("backoff", -0.5), ("timeout", 0)])
+def test_negative_retries_backoff_or_a_zero_timeout_are_refused_naming_the_option(option, value):
+    from ansible_collections.greenlang.launch.plugins.module_utils.promql import PrometheusClient
+
+    with pytest.raises(ValueError, match=rf"^{option}={value!r}: must be"):
+        PrometheusClient("http://127.0.0.1:9090", **{option: value})

@@ -242,3 +242,32 @@ def test_bad_options_name_the_parameter(apps, kw, param):
     with pytest.raises(par.ParityConfigError) as e:
         run(app, app, **kw)
     assert e.value.param == param
+
+
+# ----------------------------------------------------------------------------- any language (issue 17)
+def test_paths_and_bodies_in_any_language_reach_the_server_percent_encoded(apps):
+    app = apps(lambda m, path, body, h: (200, {"path": path, "body": body.decode("utf-8")}))
+    corpus = par.load_corpus(inline=[
+        {"path": "/api/v1/suppliers?name=Müller GmbH", "method": "POST", "body": {"note": "Überprüfung 检查"}},
+        {"path": "/api/v1/报告/2025"},
+        {"path": "/already%20encoded?q=a%2Fb"},
+    ])
+    result = par.ParityRun(corpus, par.Target(app.url), par.Target(app.url, param="candidate")).run()
+    assert result["passed"], result
+    assert sorted({seen["path"] for seen in app.seen}) == ["/already%20encoded?q=a%2Fb",
+                                                          "/api/v1/%E6%8A%A5%E5%91%8A/2025",
+                                                          "/api/v1/suppliers?name=M%C3%BCller%20GmbH"]
+    [posted] = {seen["body"] for seen in app.seen if seen["method"] == "POST"}
+    assert json.loads(posted) == {"note": "Überprüfung 检查"}
+
+
+def test_a_control_character_in_a_path_is_a_configuration_error():
+    with pytest.raises(par.ParityConfigError, match="control characters"):
+        par.load_corpus(inline=[{"path": "/a\r\nHost: evil"}])
+
+
+def test_corpus_and_corpus_file_together_are_refused(tmp_path):
+    f = tmp_path / "c.jsonl"
+    f.write_text('{"path": "/a"}\n')
+    with pytest.raises(par.ParityConfigError, match="not both"):
+        par.load_corpus(str(f), [{"path": "/b"}])

@@ -242,3 +242,82 @@ def test_unreadable_manifests_are_never_restore_candidates(tmp_path):
     with pytest.raises(pb.BackupError, match="not valid JSON"):
         pb.read_manifest(str(tmp_path), "vcci_production_2")
     json.loads((tmp_path / "vcci_production_1.manifest.json").read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# what a backup is a backup of (issue 17)
+# ---------------------------------------------------------------------------------------------
+MANIFEST = {"name": "cbam_rehearsal_20260101T000000Z", "app": "cbam", "environment": "rehearsal", "database": "cbam"}
+
+
+def test_a_backup_restores_only_for_its_own_database_app_and_environment():
+    assert pb.check_restore_target(dict(MANIFEST), "cbam", "cbam", "rehearsal")["database"] == "cbam"
+    with pytest.raises(pb.BackupError, match="is a backup of database cbam .*not of the target database csrd"):
+        pb.check_restore_target(dict(MANIFEST), "csrd")
+    with pytest.raises(pb.BackupError, match="is of app cbam, not app=csrd"):
+        pb.check_restore_target(dict(MANIFEST), "cbam", app="csrd")
+    with pytest.raises(pb.BackupError, match="is of environment rehearsal, not environment=production"):
+        pb.check_restore_target(dict(MANIFEST), "cbam", environment="production")
+
+
+@pytest.mark.parametrize("field", ["app", "environment", "database"])
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_manifest_that_does_not_say_what_it_is_a_backup_of_is_refused(field, value):
+    manifest = dict(MANIFEST)
+    if value is None:
+        del manifest[field]
+    else:
+        manifest[field] = value
+    with pytest.raises(pb.BackupError, match=f"records no {field}"):
+        pb.check_restore_target(manifest, "cbam")
+
+
+@pytest.mark.parametrize("target, message", [("", "database='' is empty"), ("postgres", "maintenance"),
+                                             ("template1", "maintenance"), ("dbname=cbam", "is invalid"),
+                                             ("x" * 64, "is invalid")])
+def test_empty_maintenance_and_connection_string_targets_are_refused(target, message):
+    with pytest.raises(pb.BackupError, match=message):
+        pb.check_restore_target(dict(MANIFEST, database=target or "cbam"), target)
+
+
+def test_empty_app_or_environment_never_means_every_backup(tmp_path):
+    make_backup(tmp_path, "vcci_rehearsal_20250101T000000Z", NOW)
+    make_backup(tmp_path, "cbam_rehearsal_20250101T000000Z", NOW)
+    for app, env in (("", "rehearsal"), ("vcci", ""), (None, "rehearsal")):
+        with pytest.raises(pb.BackupError, match="is empty"):
+            pb.list_backups(str(tmp_path), app, env)
+        with pytest.raises(pb.BackupError, match="is empty"):
+            pb.select_backup(str(tmp_path), app, env)
+    assert [m["name"] for m in pb.list_backups(str(tmp_path), "vcci", "rehearsal")] == [
+        "vcci_rehearsal_20250101T000000Z"]
+
+
+def test_select_backup_with_a_database_refuses_a_backup_of_another_one(tmp_path):
+    manifest = make_backup(tmp_path, "cbam_rehearsal_20250101T000000Z", NOW)
+    manifest["database"] = "cbam"
+    pb.write_manifest(str(tmp_path), manifest)
+    assert pb.select_backup(str(tmp_path), "cbam", "rehearsal", database="cbam")["name"] == manifest["name"]
+    with pytest.raises(pb.BackupError, match="not of the target database csrd"):
+        pb.select_backup(str(tmp_path), "cbam", "rehearsal", database="csrd")
+
+
+def test_a_backup_directory_that_is_a_file_is_not_reported_as_missing(tmp_path):
+    path = tmp_path / "backups"
+    path.write_text("x")
+    with pytest.raises(pb.BackupError, match="is not a directory"):
+        pb.preflight(str(path))
+    with pytest.raises(pb.BackupError, match="does not exist"):
+        pb.preflight(str(tmp_path / "missing"))
+
+
+def test_recording_an_unnamed_check_is_refused(tmp_path):
+    make_backup(tmp_path, "vcci_rehearsal_20250101T000000Z", NOW)
+    with pytest.raises(pb.BackupError, match="check is empty"):
+        pb.record_check(str(tmp_path), "vcci_rehearsal_20250101T000000Z", " ", {"ok": True})
+
+
+def test_login_options_come_from_a_launch_databases_entry_with_defaults():
+    assert pb.login_options({"name": "vcci", "host": "db", "password": "s"}) == {
+        "login_host": "db", "login_port": 5432, "login_user": "postgres", "login_password": "s"}
+    with pytest.raises(ValueError, match="unknown database keys passwd"):
+        pb.login_options({"name": "vcci", "passwd": "s"})
