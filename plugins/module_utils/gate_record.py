@@ -45,3 +45,32 @@ def unmet(criteria):
     """Human-readable list of the criteria not met, with their numbers."""
     return ["%s %s (needs %s %s)" % (c["name"], "not measured" if c["measured"] is None else c["measured"],
                                      c["op"], c["threshold"]) for c in criteria if not c["met"]]
+
+
+def decide(gate, app, criteria=(), decisions=(), decided_by="automatic"):
+    """A decision from explicit criteria ({name, measured, op, threshold}) and earlier decisions.
+
+    Each earlier decision becomes the criterion ``<gate>:<app>`` (its verdict must be GO); the reason
+    quotes the NO-GO ones, and the GO ones whose reason qualifies them ("GO with ...").
+    """
+    built = []
+    for i, c in enumerate(criteria):
+        if not isinstance(c, dict) or not c.get("name") or "op" not in c or "threshold" not in c:
+            raise ValueError("criteria[%d]: expected a mapping with name, measured, op and threshold" % i)
+        built.append(criterion(c["name"], c.get("measured"), c["op"], c["threshold"]))
+    notes = []
+    for i, d in enumerate(decisions):
+        if not isinstance(d, dict) or d.get("verdict") not in (GO, NO_GO) or not d.get("gate"):
+            raise ValueError("decisions[%d]: expected a decision record with gate and verdict GO or NO-GO" % i)
+        name = "%s:%s" % (d["gate"], d.get("app", "all"))
+        built.append(criterion(name, d["verdict"], "==", GO))
+        if d["verdict"] == NO_GO or str(d.get("reason", "")).startswith("GO with"):
+            notes.append("%s %s: %s" % (name, d["verdict"], d.get("reason", "")))
+    if not built:
+        raise ValueError("criteria, decisions: nothing to decide on")
+    failed = unmet(built)
+    if failed:
+        reason = "not met: " + "; ".join(failed) + ("; " + " | ".join(notes) if notes else "")
+        return decision(gate, app, built, NO_GO, reason, decided_by)
+    reason = "all %d criteria met" % len(built) + ("; " + " | ".join(notes) if notes else "")
+    return decision(gate, app, built, GO, reason, decided_by)

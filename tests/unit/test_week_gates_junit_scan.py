@@ -153,3 +153,25 @@ def test_an_acceptance_needs_a_reason():
 def test_unknown_report_says_to_set_its_format():
     with pytest.raises(s.ScanReportError, match="scan.json: not a pip-audit, bandit, Trivy or SARIF report"):
         s.parse_report('{"hello": 1}', source="scan.json")
+
+
+# ---- combined decisions ------------------------------------------------------------------------
+def test_week_decision_is_nogo_when_one_gate_is_and_quotes_its_reason():
+    from ansible_collections.greenlang.launch.plugins.module_utils.gate_record import decide
+
+    tests, _, _ = j.evaluate(j.parse_junit(junit(88, 12)))
+    security, _ = s.evaluate([])
+    record = decide("week2-go", "all", [{"name": "backups_verified", "measured": 3, "op": "==", "threshold": 3}],
+                    [tests, security])
+    assert record["verdict"] == "NO-GO"
+    assert "test_execution:all NO-GO (needs == GO)" in record["reason"] and "12.0 %" in record["reason"]
+
+
+def test_week_decision_keeps_go_with_known_issues_visible():
+    from ansible_collections.greenlang.launch.plugins.module_utils.gate_record import decide
+
+    tests, _, _ = j.evaluate(j.parse_junit(junit(93, 7)))
+    record = decide("week2-go", "all", decisions=[tests])
+    assert record["verdict"] == "GO" and "GO with known issues" in record["reason"]
+    unmeasured = decide("backup", "vcci", [{"name": "verified", "measured": None, "op": "==", "threshold": True}])
+    assert unmeasured["verdict"] == "NO-GO" and "verified not measured" in unmeasured["reason"]
