@@ -26,6 +26,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
+import contextlib
 import datetime
 import glob
 import hashlib
@@ -41,6 +42,7 @@ from ansible_collections.greenlang.launch.plugins.module_utils.promql import (
     PrometheusUnavailable,
     sample_value,
 )
+from ansible_collections.greenlang.launch.plugins.module_utils.run_records import latest_by_key
 
 REPORT_SCHEMA = 1
 NO_DATA = "no data"
@@ -254,7 +256,7 @@ def load_run(run_dir):
     records = {"run": {}, "warnings": warnings}
     if run_dir is None:
         for stream in STREAMS:
-            records[stream] = []
+            records[stream] = records[stream + "_history"] = []
         return records
     if not os.path.isdir(run_dir):
         raise ReportError("run_dir", "{0} is not a directory".format(run_dir))
@@ -269,7 +271,10 @@ def load_run(run_dir):
     else:
         warnings.append("run.json: missing; run metadata (environment, user, versions) unknown")
     for stream in STREAMS:
-        records[stream] = _read_jsonl(os.path.join(run_dir, stream + ".jsonl"), warnings)
+        # Every line is an event (the weight history needs them all); a table shows the last line per key
+        # (a step recorded ok and later undone is undone), as the run-record contract says.
+        records[stream + "_history"] = _read_jsonl(os.path.join(run_dir, stream + ".jsonl"), warnings)
+        records[stream] = latest_by_key(records[stream + "_history"])
     # go_no_go also writes one file per decision; read them when the stream is absent.
     if not records["decisions"]:
         for path in sorted(glob.glob(os.path.join(run_dir, "decisions", "*.json"))):
@@ -281,6 +286,7 @@ def load_run(run_dir):
                 continue
             if isinstance(doc, dict):
                 records["decisions"].append(scrub(doc))
+        records["decisions_history"] = list(records["decisions"])
     return records
 
 
@@ -290,12 +296,25 @@ def run_apps(records, apps=None):
     if apps:
         return list(apps)
     found = list((records.get("run") or {}).get("apps") or {})
+    first = {}
     for stream in ("steps", "rollbacks", "decisions", "artifacts"):
         for row in records.get(stream) or []:
             app = row.get("app")
             if isinstance(app, str) and app and app not in found:
                 found.append(app)
-    return found or list(DEFAULT_APPS)
+            started = _t(row.get("started") or row.get("decided_at"))
+            if app and started is not None:
+                first[app] = min(first.get(app, started), started)
+    for app, info in ((records.get("run") or {}).get("apps") or {}).items():
+        started = _t((info or {}).get("started")) if isinstance(info, dict) else None
+        if started is not None:
+            first[app] = min(first.get(app, started), started)
+    if not found:
+        return list(DEFAULT_APPS)
+    # Launch order: run.json is written with sorted keys, so order by when each app started; apps that never
+    # started (the wave stopped before them) keep the launch's order after those that did.
+    known = [a for a in DEFAULT_APPS if a in found] + [a for a in found if a not in DEFAULT_APPS]
+    return sorted(known, key=lambda a: (first.get(a, float("inf")), known.index(a)))
 
 
 def resolve_range(records, start=None, end=None, now=None):
@@ -464,7 +483,7 @@ def detect_scrape_interval(asker, apps, end, queries):
         for _labels, points in rows:
             if isinstance(points, list):
                 times = [t for t, _v in points]
-                gaps.extend(b - a for a, b in zip(times, times[1:]) if b > a)
+                gaps.extend(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
     if not gaps:
         return DEFAULT_SCRAPE_INTERVAL, "default (no raw samples found)"
     gaps.sort()
@@ -481,10 +500,9 @@ def collect(client, apps, start, end, versions=None, queries=None, version_label
     versions = versions or {}
     asker = _Asker(client)
     if client is not None:
-        try:  # one cheap probe: an unreachable Prometheus is known after one timeout, not forty
+        # One cheap probe: an unreachable Prometheus is known after one timeout, not forty.
+        with contextlib.suppress(_NoData):
             asker.instant("vector(1)", end)
-        except _NoData:
-            pass
     if scrape_interval is None:
         scrape_interval, interval_source = detect_scrape_interval(asker, apps, end, queries)
     else:
@@ -715,7 +733,9 @@ def step_rows(app, steps):
                      "status": row.get("status"), "started": fmt_time(started), "ended": fmt_time(ended),
                      "duration_s": None if started is None or ended is None else round(ended - started, 3),
                      "weight": _num_or_none(row.get("weight")), "checks": checks, "reason": row.get("reason")})
-    rows.sort(key=lambda r: (_t(r["started"]) or 0, r["index"] if isinstance(r["index"], (int, float)) else 0))
+    # Plan order: an undone step stays where it ran in the plan, its times say when it was undone.
+    rows.sort(key=lambda r: (r["index"] if isinstance(r["index"], (int, float)) else float("inf"),
+                             _t(r["started"]) or 0))
     return rows
 
 
@@ -776,8 +796,8 @@ def artifact_rows(artifacts, kind):
 
 
 def weight_points(app, steps, rollbacks, start):
-    """[(t, weight %)] of the new version from the records: 0 at start, each step's weight when it ended,
-    0 when a traffic rollback started."""
+    """[(t, weight %)] of the new version from every step line (not only the last per key): 0 at start, each
+    step's weight when it ended, 0 when a traffic rollback started."""
     points = []
     for row in steps:
         if row.get("app") != app or _num_or_none(row.get("weight")) is None:
@@ -830,6 +850,7 @@ def build_report(records, measured, start, end, targets=None, meta=None):
         "generator": {"collection_version": meta.get("collection_version"), "prometheus_url": scrub_text(
             _strip_userinfo(meta.get("prometheus_url")))},
         "range": {"start": fmt_time(start), "end": fmt_time(end), "seconds": round(seconds, 3),
+                  "promql_range": measured.get("range"),
                   "source": meta.get("range_source"), "scrape_interval_s": measured.get("scrape_interval"),
                   "scrape_interval_source": measured.get("scrape_interval_source"),
                   "plot_step_s": measured.get("step"), "rate_window_s": measured.get("window")},
@@ -868,8 +889,9 @@ def build_report(records, measured, start, end, targets=None, meta=None):
             "promotions": [{"at": s["ended"] or s["started"], "verb": s["verb"]} for s in promoted],
             "series": {
                 "step_s": (m.get("series") or {}).get("step"),
-                "weight": [[t, w] for t, w in weight_points(app, records.get("steps") or [],
-                                                            records.get("rollbacks") or [], start)],
+                "weight": [[t, w] for t, w in weight_points(
+                    app, records.get("steps_history") or records.get("steps") or [],
+                    records.get("rollbacks") or [], start)],
                 "request_rate": _series_doc((m.get("series") or {}).get("request_rate") or {}),
                 "error_ratio": _series_doc(error_ratio_series(m)),
                 "p95_seconds": _series_doc((m.get("series") or {}).get("p95_seconds") or {}),

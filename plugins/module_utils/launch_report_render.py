@@ -276,7 +276,7 @@ def html_table(table, verdict_column=None, mono_columns=()):
     if not rows:
         return "<p><em>none</em></p>\n"
     out = ["<table><thead><tr>" + "".join("<th>{0}</th>".format(esc(h)) for h in headers) + "</tr></thead><tbody>"]
-    for row, cls in zip(rows, classes):
+    for row, cls in zip(rows, classes, strict=True):
         cells = []
         for i, cell in enumerate(row):
             attrs = []
@@ -323,8 +323,9 @@ def render_html(report, images):
     out.append(_img(images, "overview.png", "overview of the launch: steps, weights and error rates of every app"))
     for app, doc in report["apps"].items():
         out.append('<h2 id="app-{0}">{0} {1}</h2>'.format(esc(app), _badge(doc.get("result"))))
-        out.append("<p>{0}: {1} &rarr; {2}</p>".format(esc(doc.get("strategy") or "strategy unknown"),
-                                                         esc(doc.get("previous") or "?"), esc(doc.get("release") or "?")))
+        out.append("<p>{0}: {1} &rarr; {2}</p>".format(
+            esc(doc.get("strategy") or "strategy unknown"), esc(doc.get("previous") or "?"),
+            esc(doc.get("release") or "?")))
         for abort in doc["aborts"]:
             out.append('<p class="abort">Aborted at {0} ({1} rollback): {2}</p>'.format(
                 esc(abort["at"]), esc(abort["type"]), esc(abort["reason"] or "no reason recorded")))

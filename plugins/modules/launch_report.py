@@ -230,6 +230,7 @@ msg:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
 from ansible_collections.greenlang.launch.plugins.module_utils.gate import GateConfigError, parse_duration
 from ansible_collections.greenlang.launch.plugins.module_utils.launch_report import (
     DEFAULT_QUERIES,
@@ -299,6 +300,10 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), mutually_exclusive=[("token", "username")],
                            required_together=[("username", "password")], supports_check_mode=True)
     p = module.params
+    # A password in the URL's user info is a secret like O(password): keep it out of every result.
+    userinfo_password = urlsplit(p["prometheus_url"] or "").password
+    if userinfo_password:
+        module.no_log_values.add(userinfo_password)
     if p["plots"] and not HAS_MATPLOTLIB:
         module.fail_json(msg=missing_required_lib("matplotlib (or set plots=false)"),
                          exception="".join(traceback.format_exception_only(type(MATPLOTLIB_IMPORT_ERROR),
