@@ -93,7 +93,8 @@ def iso_utc(value, field):
             try:
                 moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
-                raise RecordError("{0}: {1!r} is neither epoch seconds nor an ISO 8601 time".format(field, value))
+                raise RecordError("{0}: {1!r} is neither epoch seconds nor an ISO 8601 time".format(
+                    field, value)) from None
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=datetime.timezone.utc)
     moment = moment.astimezone(datetime.timezone.utc)
@@ -152,7 +153,7 @@ def normalize(stream, record):
                     raise ValueError
                 out[field] = int(out[field])
             except (TypeError, ValueError):
-                raise RecordError("record.{0}: expected an integer, got {1!r}".format(field, out[field]))
+                raise RecordError("record.{0}: expected an integer, got {1!r}".format(field, out[field])) from None
     for field in schema["numbers"]:
         if out.get(field) is not None:
             try:
@@ -160,7 +161,7 @@ def normalize(stream, record):
                     raise ValueError
                 number = float(out[field])
             except (TypeError, ValueError):
-                raise RecordError("record.{0}: expected a number, got {1!r}".format(field, out[field]))
+                raise RecordError("record.{0}: expected a number, got {1!r}".format(field, out[field])) from None
             out[field] = int(number) if number.is_integer() else number
     for field in schema["lists"]:
         if out.get(field) is not None and not isinstance(out[field], list):
@@ -247,7 +248,8 @@ def plan_write(run_dir, stream, record, key=None):
 
 
 def _lock(run_dir):
-    fh = open(os.path.join(run_dir, ".lock"), "a")
+    """The open lock file, exclusively locked; closing it releases the lock."""
+    fh = open(os.path.join(run_dir, ".lock"), "a")  # noqa: SIM115 - the caller closes it in a finally
     fcntl.flock(fh, fcntl.LOCK_EX)
     return fh
 
