@@ -46,9 +46,9 @@ integration: setup
 test: setup
 	tools/run-tests.sh
 
+# Stack up, then the whole launch day against it (launch-day.yml -l rehearsal, holds in seconds); the stack stays up.
 rehearsal: setup
-	$(PY) -m rehearsal up
-	$(PY) -m rehearsal status
+	$(PY) -m rehearsal.launch_day
 
 rehearsal-down:
 	$(PY) -m rehearsal down
