@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = args.state_dir.resolve()
     started = time.monotonic()
     env = {**os.environ, **stack_up(state_dir), "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+           "PYTHONUNBUFFERED": "1",  # the play's output as it happens, not in 8 KiB blocks
            "ANSIBLE_FORCE_COLOR": os.environ.get("ANSIBLE_FORCE_COLOR", "1" if sys.stdout.isatty() else "0")}
     before = {p.name for p in (state_dir / "runs").glob("*")} if (state_dir / "runs").is_dir() else set()
     cmd = [str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/launch-day.yml", "-l", "rehearsal"]
