@@ -5,7 +5,10 @@ then times GET of one object, LIST of all of them and a merge PATCH, and prints 
 operation. Target: GET median < 5 ms; the exit status is 1 when it is missed (2 for a wrong answer), so a
 CI job or a script can gate on it.
 
-    .venv/bin/python bench/kubeapi.py [--objects 1000] [--get 500] [--list 30] [--patch 300]
+    .venv/bin/python bench/kubeapi.py [--objects 1000] [--get 500] [--list 30] [--patch 300] [--kube real]
+
+``--kube real`` times the real kube-apiserver (with etcd, controller manager, scheduler and the node agent,
+as ``rehearsal up --kube real`` runs them) instead of the emulator, for comparison.
 """
 
 from __future__ import annotations
@@ -84,13 +87,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--get", type=int, default=500)
     parser.add_argument("--list", type=int, default=30)
     parser.add_argument("--patch", type=int, default=300)
+    parser.add_argument("--kube", choices=["emulator", "real"], default="emulator")
     args = parser.parse_args(argv)
 
-    from rehearsal.kubeapi.cluster import Cluster
-
     with tempfile.TemporaryDirectory(prefix="bench-kubeapi-") as tmp:
-        cluster = Cluster(Path(tmp) / "state", host="127.0.0.1", port=0)
-        cluster.start()
+        if args.kube == "real":
+            from rehearsal.kube.cluster import RealCluster
+
+            cluster = RealCluster(Path(tmp) / "state").start()
+        else:
+            from rehearsal.kubeapi.cluster import Cluster
+
+            cluster = Cluster(Path(tmp) / "state", host="127.0.0.1", port=0)
+            cluster.start()
         try:
             conn = Connection(Path(cluster.kubeconfig), Path(tmp))
             conn.request("POST", "/api/v1/namespaces",
@@ -116,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             cluster.stop()
 
-    print(f"kubeapi emulator, {args.objects} ConfigMaps created in {create_s:.2f} s, keep-alive HTTPS connection")
+    server = "kube-apiserver (real)" if args.kube == "real" else "kubeapi emulator"
+    print(f"{server}, {args.objects} ConfigMaps created in {create_s:.2f} s, keep-alive HTTPS connection")
     print(f"{'operation':<16}{'n':>6}{'median ms':>12}{'p99 ms':>10}")
     for name, samples in results.items():
         print(f"{name:<16}{len(samples):>6}{statistics.median(samples):>12.2f}{percentile(samples, 0.99):>10.2f}")
