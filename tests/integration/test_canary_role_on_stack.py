@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -157,6 +158,10 @@ def records(state_dir: Path, stream: str) -> list[dict]:
     return [json.loads(line) for f in sorted(files) for line in f.read_text().splitlines()]
 
 
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def recap_changed(output: str) -> int:
     line = [raw for raw in output.splitlines() if raw.startswith("localhost") and "changed=" in raw][-1]
     return int(line.split("changed=")[1].split()[0])
@@ -188,19 +193,25 @@ class WeightWatcher:
         self.thread.join(timeout=10)
 
 
+def deploy_stable_cbam(stack, ns: str, host: str) -> None:
+    """Namespace ``ns`` with cbam v1 (2 replicas) behind an Ingress for ``host``, serving through nginx."""
+    stack.kubectl("apply", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+    stack.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(stable_objects(ns, host)))
+    stack.kubectl("-n", ns, "rollout", "status", "deployment/cbam-api", "--timeout=240s", timeout=260)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # nginx serves the new host once it has reloaded
+        gen = LoadGenerator(stack.ingress_url, [host], rps=20, duration=0.5, **CBAM_CALL).start()
+        if gen.wait(timeout=30)["by_version"].get("v1"):
+            return
+    raise AssertionError(f"{host} not served by v1 through {stack.ingress_url} within 120 s")
+
+
 @pytest.fixture
 def cbam_ns(rehearsal_stack, request):
     ns = f"canary-{request.node.name.removeprefix('test_')[:20].replace('_', '-')}-{uuid.uuid4().hex[:6]}"
     host = f"{ns}.rehearsal.test"
-    rehearsal_stack.kubectl("apply", "-f", "-", input=json.dumps(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
-    rehearsal_stack.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(stable_objects(ns, host)))
-    rehearsal_stack.kubectl("-n", ns, "rollout", "status", "deployment/cbam-api", "--timeout=240s", timeout=260)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # nginx serves the new host once it has reloaded
-        gen = LoadGenerator(rehearsal_stack.ingress_url, [host], rps=20, duration=0.5, **CBAM_CALL).start()
-        if gen.wait(timeout=30)["by_version"].get("v1"):
-            break
+    deploy_stable_cbam(rehearsal_stack, ns, host)
     yield ns, host
     rehearsal_stack.kubectl("delete", "namespace", ns, "--wait=false")
 
@@ -267,7 +278,7 @@ def test_faulty_canary_is_aborted_at_its_first_step_and_answers_under_10_s(rehea
     gen.stop()
     bad = [r for r in gen.results if r["version"] == "v2"]
     (rollback,) = records(tmp_path / "state", "rollbacks")
-    stable_at = _epoch(rollback["stable_at"])
+    stable_at = epoch(rollback["stable_at"])
     after_abort = [r for r in gen.results if r["t"] > stable_at + 1.0]  # nginx reload after the write
     window = bad[-1]["t"] - bad[0]["t"] if bad else 0.0
     print(f"\nfaulty canary: v2 answered {len(bad)} requests over {window:.2f} s, "
@@ -302,11 +313,6 @@ def test_slow_canary_is_aborted_by_the_p95_trigger_during_its_hold(rehearsal_sta
     assert "p95_latency_ms" in rollback["reason"] and "> max 2000" in rollback["reason"]
     assert "TRIGGERED" in out
     assert deployment(stack, ns, "cbam-api-v2")["spec"]["replicas"] == 0
-
-
-def _epoch(iso: str) -> float:
-    from datetime import datetime
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def test_sigkill_during_a_hold_then_rerun_converges_with_one_migration(rehearsal_stack, cbam_ns, tmp_path):
