@@ -130,7 +130,7 @@ class ActionModule(ActionBase):
         result.update(outcome)
         result["changed"] = False
         result["check_mode"] = bool(check_mode)
-        result["values"] = [describe_check(c) for c in outcome["checks"]]
+        result["measured"] = [describe_check(c) for c in outcome["checks"]]
         if check_mode:
             result["msg"] = "check mode: would hold {0:g} s; triggers now: {1}".format(
                 duration, outcome["reason"] or "none fired")

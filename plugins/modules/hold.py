@@ -243,7 +243,7 @@ checks:
   returned: always
   type: list
   elements: dict
-values:
+measured:
   description: The last measured value of each trigger against its threshold, as printed.
   returned: always
   type: list
