@@ -252,7 +252,9 @@ def acquire(module, leases):
             continue  # another run wrote first: decide again on what it wrote
         if action == "takeover":
             module.warn(msg)
-        return _result(module, changed=True, action=action, msg=msg, lease=describe(written, time.time()),
+        # Renewing our own lock is a heartbeat, not a change of who holds it: a second run of the role is idempotent.
+        return _result(module, changed=action != "renew", action=action, msg=msg,
+                       lease=describe(written, time.time()),
                        previous=view, controller_pid=pid, controller_start=start)
     module.fail_json(**_result(module, action="refuse", msg="the launch lock changed under every one of {0} attempts "
                                "to take it: another launch is taking it now".format(MAX_ATTEMPTS),
