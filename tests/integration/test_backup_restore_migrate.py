@@ -55,7 +55,7 @@ def migrate_vars(pg, db: str, backup_dir: Path, sql_file: Path, **extra) -> dict
     return {
         "migrate_app": db, "migrate_environment": "rehearsal", "migrate_release": "2.0.0",
         "migrate_command": argv, "migrate_command_env": env,
-        "migrate_backup_dir": str(backup_dir), "backup_key_tables": ["orders", "customers"],
+        "migrate_backup_dir": str(backup_dir), "migrate_backup_key_tables": ["orders", "customers"],
         "migrate_schema_version_query": "SELECT version FROM schema_version",
         **db_vars(pg, "migrate", db), **extra,
     }
@@ -617,3 +617,20 @@ def test_k8s_job_exceeding_the_timeout_is_stopped_before_the_restore(pg, kube, b
     for d in databases(pg):
         if d.startswith("cbam__pre_restore_"):
             pg.drop_database(d)
+
+
+def test_the_older_one_value_database_variables_still_work(pg, backup_dir, work):
+    """Roles written against backup_db_name/_host/... (before <role>_database) keep working."""
+    seed_app_db(pg, "cbam", orders=50)
+    old_style = {"backup_db_name": "cbam", "backup_db_host": pg.host, "backup_db_port": pg.port,
+                 "backup_db_user": pg.user, "backup_db_password": pg.password, "backup_pg_bin_dir": str(PG_BIN)}
+    result = run_role("backup", {"backup_app": "cbam", "backup_environment": "rehearsal",
+                                 "backup_dir": str(backup_dir), **old_style}, work / "b")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [manifest] = manifests(backup_dir)
+    assert manifest["database"] == "cbam"
+    restore_old = {k.replace("backup_", "restore_"): v for k, v in old_style.items()}
+    result = run_role("restore", {"restore_app": "cbam", "restore_environment": "rehearsal",
+                                  "restore_dir": str(backup_dir), "restore_keep_previous": False, **restore_old},
+                      work / "r")
+    assert result.returncode == 0, result.stdout + result.stderr
