@@ -295,7 +295,9 @@ def run_apps(records, apps=None):
     name, else the triple launch's three."""
     if apps:
         return list(apps)
-    found = list((records.get("run") or {}).get("apps") or {})
+    planned = (records.get("run") or {}).get("apps_planned")
+    found = [a for a in planned if isinstance(a, str)] if isinstance(planned, list) else []
+    found += [a for a in (records.get("run") or {}).get("apps") or {} if a not in found]
     first = {}
     for stream in ("steps", "rollbacks", "decisions", "artifacts"):
         for row in records.get(stream) or []:
@@ -313,7 +315,8 @@ def run_apps(records, apps=None):
         return list(DEFAULT_APPS)
     # Launch order: run.json is written with sorted keys, so order by when each app started; apps that never
     # started (the wave stopped before them) keep the launch's order after those that did.
-    known = [a for a in DEFAULT_APPS if a in found] + [a for a in found if a not in DEFAULT_APPS]
+    known = found if isinstance(planned, list) else (
+        [a for a in DEFAULT_APPS if a in found] + [a for a in found if a not in DEFAULT_APPS])
     return sorted(known, key=lambda a: (first.get(a, float("inf")), known.index(a)))
 
 

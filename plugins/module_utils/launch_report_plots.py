@@ -77,27 +77,34 @@ def _role_of(doc):
     return dict((row["version"], row["role"]) for row in doc.get("versions") or [])
 
 
-def _marks(ax, doc, label_top=False):
+def _label(ax, at, text, colour, right_half):
+    """A label at the top of a vertical mark, on the side of the mark where the plot has room."""
+    ax.annotate(text, (_dt(at), 1.0), xycoords=("data", "axes fraction"), xytext=(-4 if right_half else 4, -12),
+                textcoords="offset points", color=colour, fontsize=8, fontweight="bold", va="top",
+                ha="right" if right_half else "left")
+
+
+def _marks(ax, doc, label_top=False, start=None, end=None):
     """Gate windows, aborts and promotions of one app on one axis."""
+    middle = None if start is None or end is None else start + (end - start) * 0.55
     for gate in doc.get("gate_windows") or []:
         start, end = _t(gate["started"]), _t(gate.get("ended")) or _t(gate["started"])
         ax.axvspan(_dt(start), _dt(max(end, start + 0.5)), color=GATE_COLOUR.get(gate["status"], "#eeeeee"),
                    alpha=0.6, lw=0, zorder=0)
     for abort in doc.get("aborts") or []:
         if abort.get("at"):
-            ax.axvline(_dt(_t(abort["at"])), color="#b00020", lw=2, zorder=5)
+            at = _t(abort["at"])
+            ax.axvline(_dt(at), color="#b00020", lw=2, zorder=5)
             if label_top:
-                reason = (abort.get("reason") or "")[:70]
-                ax.annotate("abort: " + reason, (_dt(_t(abort["at"])), 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(4, -12), textcoords="offset points", color="#b00020", fontsize=8,
-                            fontweight="bold", va="top")
+                reason = abort.get("reason") or ""
+                reason = reason if len(reason) <= 60 else reason[:57] + "..."
+                _label(ax, at, "abort: " + reason, "#b00020", middle is not None and at > middle)
     for promo in doc.get("promotions") or []:
         if promo.get("at"):
-            ax.axvline(_dt(_t(promo["at"])), color="#1b7f3b", lw=2, zorder=5)
+            at = _t(promo["at"])
+            ax.axvline(_dt(at), color="#1b7f3b", lw=2, zorder=5)
             if label_top:
-                ax.annotate(promo.get("verb") or "promote", (_dt(_t(promo["at"])), 1.0),
-                            xycoords=("data", "axes fraction"), xytext=(4, -12), textcoords="offset points",
-                            color="#1b7f3b", fontsize=8, fontweight="bold", va="top")
+                _label(ax, at, promo.get("verb") or "promote", "#1b7f3b", middle is not None and at > middle)
 
 
 def _weight_overlay(ax, doc, measured_share, end):
@@ -152,7 +159,7 @@ def app_figure(report, app):
     share = _measured_share(doc)
     for ax, key, scale, ylabel, target_key in ((ax_err, "error_ratio", 100.0, "5xx share %", "error_rate"),
                                                (ax_p95, "p95_seconds", 1000.0, "P95 ms", "p95_seconds")):
-        _marks(ax, doc, label_top=ax is ax_err)
+        _marks(ax, doc, label_top=ax is ax_err, start=start, end=end)
         twin = _weight_overlay(ax, doc, share, end)
         peak = 0.0
         for version, points in sorted((doc["series"].get(key) or {}).items()):
@@ -189,7 +196,8 @@ def app_figure(report, app):
                       bbox_to_anchor=(0.0, 0.9) if ax is ax_err else (0.0, 1.0))
     _time_axis(ax_p95, start, end)
     ax_p95.set_xlabel("UTC (shaded: gate windows; red: abort; green: promote)", fontsize=8)
-    fig.tight_layout()
+    # Fixed margins rather than tight_layout, which draws the whole figure once more to measure it.
+    fig.subplots_adjust(left=0.07, right=0.925, top=0.92, bottom=0.1, hspace=0.1)
     return _png(fig)
 
 
@@ -272,13 +280,21 @@ def overview_figure(report):
             _no_data(ax)
     _time_axis(ax_err, start, end)
     ax_err.set_xlabel("UTC (X: abort; triangle: promote; dashed: go/no-go)", fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.975, top=0.94, bottom=0.07, hspace=0.08)
     return _png(fig)
 
 
 def all_figures(report):
-    """{"overview.png": bytes, "<app>.png": bytes, ...}."""
-    images = {"overview.png": overview_figure(report)}
-    for app in report["apps"]:
-        images["{0}.png".format(app)] = app_figure(report, app)
+    """{"overview.png": bytes, "<app>.png": bytes, ...}. A figure that cannot be drawn is left out with a
+    warning in the report: the report of a launch (often a failed one) must still be written."""
+    images = {}
+    jobs = [("overview.png", lambda: overview_figure(report))]
+    jobs += [("{0}.png".format(app), lambda app=app: app_figure(report, app)) for app in report["apps"]]
+    for name, draw in jobs:
+        try:
+            images[name] = draw()
+        except Exception as e:  # noqa: BLE001 - any drawing failure costs one figure, not the report
+            plt.close("all")
+            report.setdefault("warnings", []).append("figure {0} could not be drawn: {1}: {2}".format(
+                name, type(e).__name__, e))
     return images

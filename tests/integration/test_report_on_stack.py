@@ -69,6 +69,7 @@ API = {
                             "body": {"datapoints": [{"code": "E1-6_scope1", "value": 1}]}},
 }
 RPS = 25
+WRITE_TASK = "greenlang.launch.report : Write the launch report"
 FAULT_ERROR_RATIO = 0.3
 CANARY_WEIGHT = 10
 ERROR_RATE_MAX = 0.001
@@ -301,7 +302,7 @@ def bad_cbam_rehearsal(tmp_path_factory):
         started = time.monotonic()
         play = run_play([task], timeout=300)
         print(f"[report] role run took {time.monotonic() - started:.1f} s")
-        write = play["Write the launch report"]
+        write = play[WRITE_TASK]
         assert not write.get("failed"), write
         stack_secrets = sorted({v.split("password=")[1].split()[0] for k, v in stack.env.items()
                                 if k.endswith("_DSN") and "password=" in v})
@@ -612,12 +613,12 @@ def test_second_run_changes_nothing_and_check_mode_writes_nothing(bad_cbam_rehea
     before = {p: p.stat().st_mtime_ns for p in run["run_dir"].rglob("report*")}
     task = {"name": "report", "ansible.builtin.include_role": {"name": "greenlang.launch.report"},
             "vars": run["role_vars"]}
-    again = run_play([task])["Write the launch report"]
+    again = run_play([task])[WRITE_TASK]
     assert again["changed"] is False, again.get("msg")
     assert again["digest"] == run["write"]["digest"]
     # A different title is a different report: check mode says so, with a diff, and writes nothing.
     task["vars"] = dict(run["role_vars"], report_title="Launch report - rehearsal (revised)")
-    checked = run_play([task], check=True, diff=True)["Write the launch report"]
+    checked = run_play([task], check=True, diff=True)[WRITE_TASK]
     assert checked["changed"] is True and "would be written" in checked["msg"]
     assert "(revised)" in checked["diff"]["after"] and "(revised)" not in checked["diff"]["before"]
     assert {p: p.stat().st_mtime_ns for p in run["run_dir"].rglob("report*")} == before

@@ -420,3 +420,23 @@ def test_a_torn_record_line_is_skipped_with_a_warning(tmp_path):
     records = lr.load_run(str(tmp_path))
     assert any(w.startswith("steps.jsonl:") and "line skipped" in w for w in records["warnings"])
     assert len(records["steps"]) == 7
+
+
+def test_apps_come_in_launch_order_even_from_a_sorted_run_json(tmp_path):
+    run_records.write(str(tmp_path), "run", {"run_id": "r", "started": at(0), "apps_planned": ["vcci", "cbam", "csrd"],
+                                             "apps": {"cbam": {"result": "rolled back"}, "vcci": {"result": "ok"}}})
+    assert lr.run_apps(lr.load_run(str(tmp_path))) == ["vcci", "cbam", "csrd"]
+    other = tmp_path / "other"
+    run_records.write(str(other), "run", {"run_id": "r", "apps": {"csrd": {}, "cbam": {}, "vcci": {}}})
+    run_records.write(str(other), "steps", {"app": "cbam", "index": 0, "verb": "deploy", "status": "ok",
+                                            "started": at(50)})
+    run_records.write(str(other), "steps", {"app": "vcci", "index": 0, "verb": "deploy", "status": "ok",
+                                            "started": at(10)})
+    assert lr.run_apps(lr.load_run(str(other))) == ["vcci", "cbam", "csrd"]
+
+
+def test_a_figure_that_cannot_be_drawn_costs_that_figure_not_the_report(report):
+    report["apps"]["cbam"]["series"]["weight"] = [["not a time", 10]]
+    images = plots.all_figures(report)
+    assert "cbam.png" not in images and "vcci.png" in images and "overview.png" not in images
+    assert any(w.startswith("figure cbam.png could not be drawn") for w in report["warnings"])
