@@ -152,12 +152,25 @@ class DrPair:
 
 
 def outage(acks: list, old_host: str, new_host: str, since: float) -> float | None:
-    """Last ack on the old node before the first ack on the new one (both after ``since``) -> gap in s."""
+    """First ack on the new node after ``since`` (the trial's start) minus the last ack on the old node before it."""
     first_new = next((a for a in acks if a[1] >= since and a[3] == new_host), None)
     if first_new is None:
         return None
     before = [a for a in acks if a[1] < first_new[1] and a[3] == old_host]
     return first_new[1] - before[-1][1] if before else None
+
+
+def distinct_errors(errors: list, since: float, limit: int = 6) -> list[str]:
+    """The writer's errors after ``since``, consecutive repeats folded: what the client saw during the outage."""
+    seen: list[list] = []
+    for t, text in errors:
+        if t < since:
+            continue
+        if seen and seen[-1][1] == text:
+            seen[-1][2] += 1
+        else:
+            seen.append([round(t - since, 3), text, 1])
+    return [f"+{t}s {text} (x{n})" for t, text, n in seen[:limit]]
 
 
 def missing_acks(pair: DrPair, acks: list) -> list[int]:
@@ -198,19 +211,21 @@ def one_trial(pair: DrPair, writer: DrWriter, kind: str, mode: str, index: int, 
     rto = None
     while time.monotonic() < deadline and rto is None:
         time.sleep(0.05)
-        rto = outage(writer.snapshot(), old_host, new_host, start - 5)
+        rto = outage(writer.snapshot(), old_host, new_host, start)
     acked_on_old = [a for a in writer.snapshot() if a[3] == old_host and a[1] < start + 30]
     lost = missing_acks(pair, acked_on_old[-2000:])
     promoted_lsn = pr.lsn_to_int(steps["promoted"].get("promoted_lsn"))
     last_acked_lsn = max((pr.lsn_to_int(a[4]) for a in acked_on_old[-2000:]), default=0)
     rejoin = pair.rejoin_old()
-    t = steps["times"]
+    t = {k: v - start for k, v in steps["times"].items()}
     row = {"mode": mode, "kind": kind, "trial": index, "from": old, "to": new, "rto_s": rto,
            "lost_commits": len(lost),
            "lost_bytes": max(last_acked_lsn - promoted_lsn, 0) if lost and promoted_lsn else 0,
            "detect_s": detect, "precheck_s": t["precheck"] - t["t0"], "fence_s": t["fence"] - t["precheck"],
            "promote_s": t["promote"] - t["fence"], "dns_s": t["dns"] - t["promote"],
-           "rejoin_s": rejoin["streaming_s"], "rejoin_method": rejoin["method"]}
+           "rejoin_s": rejoin["streaming_s"], "rejoin_method": rejoin["method"],
+           "client_errors": distinct_errors(list(writer.errors), start),
+           "steps_at": {k: round(v, 3) for k, v in t.items()}}
     progress(row)
     return row
 
@@ -236,7 +251,8 @@ def summary(results: list[dict]) -> tuple[list[str], bool]:
                          f"{max(rto):>6.2f}s {pct(rejoin, 95):>10.2f}s "
                          f"{sum(r['lost_commits'] for r in rows):>8} ({max(r['lost_commits'] for r in rows)})"
                          f"{'':>4}{sum(r['lost_bytes'] for r in rows):>8} ({max(r['lost_bytes'] for r in rows)})"
-                         + (f"  {missing_rto} trial(s) without a first write on the new primary" if missing_rto else ""))
+                         + (f"  {missing_rto} trial(s) without a first write on the new primary"
+                            if missing_rto else ""))
             if missing_rto:
                 ok = False
             if mode == "sync":
@@ -268,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {row['mode']} {row['kind']:10} #{row['trial']:<2} {row['from']}->{row['to']} "
               f"RTO {row['rto_s'] if row['rto_s'] is None else round(row['rto_s'], 3)}s "
               f"lost {row['lost_commits']} rejoin {row['rejoin_s']:.2f}s ({row['rejoin_method']})", flush=True)
+        if row["rto_s"] is None or row["rto_s"] > 3:
+            print("    slow: steps at " + ", ".join(f"{k} +{row['steps_at'][k]:.2f}s" for k in row["steps_at"])
+                  + "; client saw: " + " | ".join(row["client_errors"]), flush=True)
 
     results = []
     for mode in args.modes.split(","):

@@ -317,9 +317,9 @@ def conninfo(host, port, user, password=None, application_name=None, dbname=None
 
 
 def start_server(bin_dir, data_dir, os_user, server_options="", log_file=None, timeout=60):
-    argv = [os.path.join(bin_dir, "pg_ctl"), "-D", data_dir, "-w", "-t", str(int(timeout))]
-    if log_file:
-        argv += ["-l", log_file]
+    # Always a log file: without one the server inherits pg_ctl's output pipes and holds them open.
+    argv = [os.path.join(bin_dir, "pg_ctl"), "-D", data_dir, "-w", "-t", str(int(timeout)),
+            "-l", log_file or os.path.join(data_dir, "server.log")]
     if server_options:
         argv += ["-o", server_options]
     run(argv + ["start"], "start", os_user, timeout + 15)
@@ -368,17 +368,23 @@ def fence(data_dir, bin_dir, os_user, new_primary_conninfo, connect=None, timeou
     if not os.path.isdir(data_dir):
         raise DRError("fence", "data directory %s is not there: fence the host another way (power off, "
                       "security group) before promoting" % data_dir)
-    if running and connect is not None:
+    if running and connect is not None and not check_mode:
         try:
             db = connect()
             try:
                 st = node_status(db)
+                report["detached_standbys"] = [r["application_name"] for r in st["replication"]]
+                report["was_in_recovery"] = st["in_recovery"]
+                if not st["in_recovery"]:
+                    # Writes still flow during this checkpoint; the shutdown checkpoint after it has little to
+                    # flush, so the stop (the start of the write outage) is short.
+                    db.cursor().execute("CHECKPOINT")
+                    report["checkpoint_s"] = round(_now() - started, 3)
             finally:
                 db.close()
-            report["detached_standbys"] = [r["application_name"] for r in st["replication"]]
-            report["was_in_recovery"] = st["in_recovery"]
         except Exception as exc:  # an unresponsive primary is fenced by stopping it all the same
             report["status_error"] = str(exc).strip()
+    report["fence_started"] = _now()
     has_signal, has_conninfo = standby_config_state(data_dir, new_primary_conninfo)
     if not (has_signal and has_conninfo):
         report["actions"].append("write standby.signal and primary_conninfo")
@@ -494,7 +500,7 @@ def restore_synchronous(connect, standby_name):
 
 
 def rejoin(data_dir, bin_dir, os_user, source, node_connect, source_connect, server_options="", log_file=None,
-           timeout=120, allow_basebackup=True, check_mode=False):
+           timeout=120, allow_basebackup=True, check_mode=False, start_command=None):
     """Bring the old primary back as a standby of the new one: pg_rewind, else pg_basebackup.
 
     ``source`` is {host, port, user, password, application_name}: the new primary, and this node's name
@@ -553,7 +559,10 @@ def rejoin(data_dir, bin_dir, os_user, source, node_connect, source_connect, ser
         report["method"] = "pg_basebackup"
     report["rewound_s"] = round(_now() - started, 3)
     write_standby_config(data_dir, info)
-    start_server(bin_dir, data_dir, os_user, server_options, log_file)
+    if start_command:
+        run(["/bin/sh", "-c", start_command], "start", None, timeout)
+    else:
+        start_server(bin_dir, data_dir, os_user, server_options, log_file)
     report["started_s"] = round(_now() - started, 3)
     deadline = time.monotonic() + timeout
     while True:
@@ -589,3 +598,138 @@ def _empty_dir(path):
 
 def os_user_of(data_dir):
     return pwd.getpwuid(os.stat(data_dir).st_uid).pw_name
+
+
+# ---------------------------------------------------------------------------------------------
+# what the modules share
+# ---------------------------------------------------------------------------------------------
+def connect_opener(host, port, user, password, timeout=5, dbname="postgres"):
+    """A function that opens an autocommit DB-API connection (psycopg 3, else psycopg2) to one node."""
+    params = dict(host=host, port=int(port), user=user, dbname=dbname, connect_timeout=int(timeout))
+    if password:
+        params["password"] = password
+
+    def opener():
+        try:
+            import psycopg as driver
+        except ImportError:
+            try:
+                import psycopg2 as driver
+            except ImportError:
+                raise DRError("connect", "neither psycopg (3) nor psycopg2 is installed on this host") from None
+        try:
+            db = driver.connect(**params)
+        except driver.Error as exc:
+            raise DRError("connect", "%s:%s: %s" % (host, port, str(exc).strip())) from exc
+        db.autocommit = True
+        return db
+    return opener
+
+
+def node_argument_spec(name_required=False):
+    """One node: where clients reach it and its name (application_name / cluster_name)."""
+    return dict(type="dict", options=dict(host=dict(type="str", required=True), port=dict(type="int", default=5432),
+                                          name=dict(type="str", required=name_required)))
+
+
+def common_argument_spec():
+    return dict(login_user=dict(type="str", default="postgres"),
+                login_password=dict(type="str", default="", no_log=True),
+                connect_timeout=dict(type="int", default=5),
+                pg_bin_dir=dict(type="path", default="/usr/lib/postgresql/15/bin"),
+                os_user=dict(type="str", default="postgres"))
+
+
+def timed(report):
+    """started/ended as ISO 8601 UTC and elapsed_s, for run records."""
+    out = dict(report)
+    for key in ("started", "ended"):
+        if isinstance(out.get(key), float):
+            out[key] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(out[key])) + ".%03dZ" % (
+                int(out[key] * 1000) % 1000)
+    if isinstance(report.get("started"), float) and isinstance(report.get("ended"), float):
+        out["elapsed_s"] = round(report["ended"] - report["started"], 3)
+    return out
+
+
+def fence_state(data_dir, primary_conninfo=None):
+    """{running, standby_signal}: what fencing is about, for diffs."""
+    state = {"running": postmaster_pid(data_dir) is not None,
+             "standby_signal": os.path.exists(os.path.join(data_dir, STANDBY_SIGNAL))}
+    if primary_conninfo is not None:
+        state["primary_conninfo_points_at_new_primary"] = standby_config_state(data_dir, primary_conninfo)[1]
+    return state
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def resolve(name, dns_server=None, dns_port=53, timeout=2.0):
+    """The IPv4 address of ``name``: asked of ``dns_server`` (dnspython, no cache) or the host's resolver."""
+    if not dns_server:
+        import socket
+
+        return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [dns_server]
+    resolver.port = int(dns_port)
+    resolver.lifetime = timeout
+    return resolver.resolve(name, "A")[0].address
+
+
+def verify_write(name, port, user, password, database, table, note, expected_address=None, dns_server=None,
+                 dns_port=53, timeout=30, connect_timeout=5, check_mode=False):
+    """Resolve ``name`` until it gives ``expected_address``, then commit a row there and read it back."""
+    started = _now()
+    deadline = time.monotonic() + timeout
+    report = {"started": started, "attempts": 0, "name": name}
+    while True:
+        report["attempts"] += 1
+        try:
+            address = resolve(name, dns_server, dns_port)
+            report["address"] = address
+            if expected_address and address != expected_address:
+                raise DRError("verify", "%s resolves to %s, not the new primary %s" % (name, address, expected_address))
+            if check_mode:
+                break
+            db = connect_opener(address, port, user, password, connect_timeout, database)()
+            try:
+                cur = db.cursor()
+                cur.execute("SELECT pg_is_in_recovery(), current_setting('cluster_name')")
+                in_recovery, server = cur.fetchone()
+                if in_recovery:
+                    raise DRError("verify", "%s (%s) is in recovery: a standby, not the new primary" % (name, address))
+                cur.execute("CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, at timestamptz NOT NULL "
+                            "DEFAULT now(), note text, server text)" % table)
+                cur.execute("INSERT INTO %s (note, server) VALUES (%%s, %%s) RETURNING id" % table, (note, server))
+                row_id = cur.fetchone()[0]
+                cur.execute("SELECT count(*) FROM %s WHERE id = %%s" % table, (row_id,))
+                if cur.fetchone()[0] != 1:
+                    raise DRError("verify", "row %s written to %s is not there" % (row_id, address))
+                report.update(row_id=row_id, server=server)
+            finally:
+                db.close()
+            break
+        except Exception as exc:  # stale answer, refused connection, read-only node: retried until the deadline
+            report["last_error"] = str(exc).strip()
+            if time.monotonic() >= deadline:
+                raise DRError("verify", "no write through %s within %ss: %s" % (name, timeout, report["last_error"]),
+                              report) from None
+            time.sleep(0.2)
+    report.pop("last_error", None)
+    report["ended"] = _now()
+    return report
+
+
+def sync_state(connect, standby_name):
+    """The primary's sync_state for ``standby_name`` (None when it is not connected)."""
+    db = connect()
+    try:
+        cur = db.cursor()
+        cur.execute("SELECT sync_state FROM pg_stat_replication WHERE application_name = %s", (standby_name,))
+        row = cur.fetchone()
+        return row[0] if row else None
+    finally:
+        db.close()

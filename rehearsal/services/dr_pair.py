@@ -85,7 +85,8 @@ class DrPairRun:
             primary.init().start()
             self._started("postgres", lambda: (primary.stop(), release_runtime_dir(self.state_dir / "postgres")))
             self.env = start_dr_services(primary, self.state_dir, dns_port, self.mode, self._started)
-            self.env["POSTGRES_ADMIN_DSN"] = primary.dsn("postgres")
+            self.env.update(POSTGRES_ADMIN_DSN=primary.dsn("postgres"), POSTGRES_USER=primary.user,
+                            POSTGRES_PASSWORD=primary.password, REHEARSAL_STATE_DIR=str(self.state_dir))
         except BaseException:
             self.down()
             raise

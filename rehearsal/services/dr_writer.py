@@ -12,6 +12,7 @@ again (a cached answer is reused until its TTL runs out, as a stub resolver woul
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from urllib.parse import unquote
@@ -103,10 +104,8 @@ class DrWriter:
                     self.acks.append((seq, time.monotonic(), time.time(), address, lsn))
             except Exception as exc:  # every failure is a reconnect: that is the client's view of the outage
                 if conn is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         conn.close()
-                    except Exception:
-                        pass
                     conn = None
                 # A commit that raised may still have committed: its seq is burnt, never reused.
                 self._seq += 1

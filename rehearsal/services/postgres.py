@@ -49,7 +49,10 @@ FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes"
 DR_NODE_NAMES = ("pg_a", "pg_b")
 DURABLE_SETTINGS = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on", "wal_log_hints": "on",
                     "wal_keep_size": "'256MB'", "wal_sender_timeout": "'5s'", "wal_receiver_timeout": "'5s'",
-                    "wal_retrieve_retry_interval": "'500ms'"}
+                    "wal_retrieve_retry_interval": "'500ms'",
+                    # Crash recovery (also pg_rewind's, after a SIGKILL) syncs with one syncfs() instead of an
+                    # fsync() per file, and replays at most a minute of WAL.
+                    "recovery_init_sync_method": "syncfs", "checkpoint_timeout": "'1min'"}
 
 
 def dr_settings(mode: str) -> dict:
