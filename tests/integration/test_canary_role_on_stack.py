@@ -73,9 +73,11 @@ def stable_objects(ns: str, host: str) -> list[dict]:
     ]
 
 
-def rate_query(ns: str, extra: str = "") -> str:
-    sel = f'namespace="{ns}",version="{{{{ run_plan_release }}}}"'
-    return (f'sum(rate(http_requests_total{{{sel}{extra}}}[5s])) / sum(rate(http_requests_total{{{sel}}}[5s]))')
+def error_ratio_query() -> str:
+    """The new version's error ratio; `or vector(0)`: a healthy version has no 5xx series, which is 0 %."""
+    sel = 'namespace="{{ run_plan_namespace }}",version="{{ run_plan_release }}"'
+    return (f'(sum(rate(http_requests_total{{{sel},code=~"5.."}}[5s])) or vector(0)) '
+            f'/ sum(rate(http_requests_total{{{sel}}}[5s]))')
 
 
 def settings(stack, state_dir: Path, **over) -> dict:
@@ -93,7 +95,7 @@ def settings(stack, state_dir: Path, **over) -> dict:
         "launch_trigger_error_rate_for": "3s",
         "launch_trigger_p95_for": "3s",
         "launch_trigger_rate_window": "5s",
-        "launch_gates": {"error_rate": {"query": rate_query("{{ run_plan_namespace }}", ',code=~"5.."'),
+        "launch_gates": {"error_rate": {"query": error_ratio_query(),
                                         "max": 0.01, "for": "3s"}},
     }
     out.update(over)
