@@ -67,8 +67,9 @@ def inputs(tmp_path_factory):
         src.write_text("import pytest\n\n@pytest.mark.parametrize('i', range(100))\n"
                        f"def test_case(i):\n    assert i >= {failing}\n")
         report = d / f"{name}.xml"
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(src),
-                        f"--junitxml={report}"], cwd=d, capture_output=True, timeout=120, check=False)
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
+                        f"--rootdir={d}", str(src), f"--junitxml={report}"], cwd=d, capture_output=True,
+                       timeout=900, check=False)
         return str(report)
 
     def write(name: str, doc: dict) -> str:

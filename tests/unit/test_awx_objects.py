@@ -80,7 +80,8 @@ def test_an_approval_needs_a_name_and_a_timeout(project):
 def test_a_job_template_whose_playbook_is_missing_is_caught(project):
     (project / "playbooks" / "rollback.yml").unlink()
     problems = awx_validate.validate(project)
-    assert problems == ["job template 'GreenLang rollback': playbook playbooks/rollback.yml does not exist in the project"]
+    assert problems == [
+        "job template 'GreenLang rollback': playbook playbooks/rollback.yml does not exist in the project"]
 
 
 def test_references_to_undefined_objects_are_caught(project):
