@@ -117,3 +117,36 @@ class DrPairRun:
 
     def __exit__(self, *exc) -> None:
         self.down()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rehearsal.services.dr_pair serve --mode sync --env-file F``: the pair in the foreground until
+    SIGTERM (molecule's create starts it, destroy stops it); the env variables go to F (mode 0600) as
+    ``export NAME=value`` lines, written once the pair is up."""
+    import argparse
+    import shlex
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(prog="python -m rehearsal.services.dr_pair")
+    parser.add_argument("action", choices=["serve"])
+    parser.add_argument("--mode", choices=["sync", "async"], default="sync")
+    parser.add_argument("--env-file", type=Path, required=True)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with DrPairRun(args.mode) as pair:
+        tmp = args.env_file.with_suffix(".tmp")
+        tmp.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(pair.env.items())))
+        tmp.chmod(0o600)
+        tmp.replace(args.env_file)
+        stop.wait()
+    args.env_file.unlink(missing_ok=True)
+    return 0 if not pair.leftovers else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
