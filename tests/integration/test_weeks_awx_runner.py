@@ -100,9 +100,11 @@ def run_job(stack: StackRun, playbook: str, extravars: dict, work: Path) -> tupl
     shutil.copytree(REPO_ROOT / "inventories" / "rehearsal", pdd / "inventory")
     (pdd / "env").mkdir()
     (pdd / "env" / "extravars").write_text(yaml.safe_dump(extravars))
-    envvars = {**stack.env, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    envvars = {**stack.env, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+               "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin"}
     (pdd / "env" / "envvars").write_text(yaml.safe_dump(envvars))
-    result = ansible_runner.run(private_data_dir=str(pdd), playbook=playbook, quiet=True, timeout=JOB_TIMEOUT)
+    result = ansible_runner.run(private_data_dir=str(pdd), playbook=playbook, quiet=True, timeout=JOB_TIMEOUT,
+                                binary=str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"))
     stats = next((e["event_data"].get("artifact_data", {}) for e in result.events
                   if e.get("event") == "playbook_on_stats"), {})
     return result.status, result.rc, stats, pdd
