@@ -20,20 +20,12 @@ from ansible.utils.display import Display
 from ansible_collections.greenlang.launch.plugins.module_utils.gate import GateConfigError, parse_duration
 from ansible_collections.greenlang.launch.plugins.module_utils.hold import Hold, describe_check
 from ansible_collections.greenlang.launch.plugins.module_utils.promql import PrometheusClient
+from ansible_collections.greenlang.launch.plugins.modules.metric_gate import CHECK_SPEC
 
 display = Display()
 
-TRIGGER_SPEC = {
-    "name": dict(type="str", required=True),
-    "query": dict(type="str", required=True),
-    "min": dict(type="float"),
-    "max": dict(type="float"),
-    "baseline_query": dict(type="str"),
-    "max_ratio": dict(type="float"),
-    "for": dict(type="raw"),
-    "step": dict(type="raw"),
-    "mode": dict(type="str", choices=["hold", "breach"], default="breach"),
-}
+# metric_gate's check options, with breach (rollback trigger) as the default mode.
+TRIGGER_SPEC = dict(CHECK_SPEC, mode=dict(type="str", choices=["hold", "breach"], default="breach"))
 HEALTH_SPEC = {
     "name": dict(type="str", required=True),
     "url": dict(type="str", required=True),
