@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from rehearsal.load import LoadGenerator
+from tests.fixtures.kube import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
@@ -72,17 +73,6 @@ def plan(ns: str, app: str, provider: str, release: str = "v2") -> dict:
 
 
 # -- stack and ansible helpers -------------------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture
