@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
            "PYTHONUNBUFFERED": "1",  # the play's output as it happens, not in 8 KiB blocks
            "ANSIBLE_FORCE_COLOR": os.environ.get("ANSIBLE_FORCE_COLOR", "1" if sys.stdout.isatty() else "0")}
     before = {p.name for p in (state_dir / "runs").glob("*")} if (state_dir / "runs").is_dir() else set()
-    cmd = [str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"), "playbooks/launch-day.yml", "-l", "rehearsal"]
+    # The ansible-playbook of this interpreter's venv (make rehearsal runs the checkout's .venv/bin/python).
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/launch-day.yml", "-l", "rehearsal"]
     release_env = parse_release_env(args.release_env)
     if release_env:
         cmd += ["-e", json.dumps({"launch_release_env": release_env})]
