@@ -80,7 +80,7 @@ def run_example(stack, doc: list, workdir: Path, *extra: str) -> subprocess.Comp
     env = {**os.environ, **stack.env, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp")}
     return subprocess.run([ANSIBLE_PLAYBOOK, "-l", "rehearsal", str(playbook), *extra], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900, check=False)
+                          capture_output=True, text=True, timeout=1800, check=False)
 
 
 @pytest.mark.parametrize("name, doc", ALL, ids=[name for name, _ in ALL])

@@ -223,7 +223,7 @@ def is_the_manifests(changed: dict, database: str, app: str | None = None, envir
                                                                 == environment))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=manifest_changes, target=names, expected=st.one_of(st.none(), names),
        app=st.one_of(st.none(), app_names))
 def test_module_utils_restore_never_succeeds_on_another_database(stack_dbs, cbam_backup, tmp_path, changes, target,
@@ -245,7 +245,7 @@ def test_module_utils_restore_never_succeeds_on_another_database(stack_dbs, cbam
     stack_dbs.drop(SCRATCH)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=manifest_changes, database=names, app=app_names)
 def test_the_modules_never_succeed_on_another_database(stack_dbs, cbam_backup, tmp_path, changes, database, app):
     directory, manifest = cbam_backup
