@@ -47,8 +47,10 @@ FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes"
 # The DR pair keeps production's durability: zero RPO needs synchronous_commit on (with a synchronous
 # standby) and fsync; pg_rewind needs full_page_writes and wal_log_hints (or data checksums).
 DR_NODE_NAMES = ("pg_a", "pg_b")
+# pg_rewind copies every WAL segment the source keeps: keep few (32 MB), or each rejoin copies hundreds of MB.
 DURABLE_SETTINGS = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on", "wal_log_hints": "on",
-                    "wal_keep_size": "'256MB'", "wal_sender_timeout": "'5s'", "wal_receiver_timeout": "'5s'",
+                    "wal_keep_size": "'32MB'", "min_wal_size": "'32MB'", "max_wal_size": "'128MB'",
+                    "wal_sender_timeout": "'5s'", "wal_receiver_timeout": "'5s'",
                     "wal_retrieve_retry_interval": "'500ms'",
                     # Crash recovery (also pg_rewind's, after a SIGKILL) syncs with one syncfs() instead of an
                     # fsync() per file, and replays at most a minute of WAL.

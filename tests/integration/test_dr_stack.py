@@ -48,3 +48,31 @@ def test_stack_serves_postgres_from_a_0700_parent_and_down_removes_its_runtime_d
     assert left == []
     assert parent_exists
     assert not data_dir.exists() and not link.is_symlink()
+
+
+def test_stack_with_dr_serves_a_synchronous_standby_and_a_tsig_zone_and_down_removes_both(monkeypatch):
+    from rehearsal.services.dr_writer import CachingResolver
+    from rehearsal.testing import free_ports
+
+    monkeypatch.setenv("REHEARSAL_DR", "sync")
+    monkeypatch.setenv("REHEARSAL_DNS_PORT", str(free_ports(1)[0]))
+    run = StackRun(apps=False, prefix="greenlang-it-dr-stack-")
+    try:
+        run.up()
+        env = run.env
+        assert env["DR_MODE"] == "sync" and env["DNS_TSIG_KEY_ALGORITHM"] == "hmac-sha256"
+        resolver = CachingResolver(env["DNS_SERVER"], int(env["DNS_PORT"]))
+        assert resolver.address(env["DR_DATABASE_HOST"]) == env["DR_PRIMARY_HOST"]
+        with psycopg.connect(env["POSTGRES_ADMIN_DSN"], connect_timeout=10) as conn:
+            rows = conn.execute("SELECT application_name, state, sync_state FROM pg_stat_replication").fetchall()
+            settings = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                                         (["fsync", "full_page_writes", "synchronous_commit", "wal_log_hints"],)))
+        assert rows == [("pg_b", "streaming", "sync")]
+        assert set(settings.values()) == {"on"}
+        standby_dir = Path(env["DR_STANDBY_DATA_DIR"])
+        named_dir = run.state_dir / "bind"
+        assert (named_dir / "named.conf").exists()
+    finally:
+        left = run.down()
+    assert left == []
+    assert not standby_dir.exists()
