@@ -47,7 +47,9 @@ def run_notify(tmp_path: Path, receiver: WebhookReceiver, events: list[dict], ru
     path = tmp_path / "notify.yml"
     path.write_text(yaml.safe_dump(play, sort_keys=False))
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", str(path)], cwd=REPO_ROOT, env=env,
+    python = str(REPO_ROOT / ".venv" / "bin" / "python")
+    cmd = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={python}", str(path)]
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
 
 
