@@ -68,7 +68,10 @@ def split(run_dir: Path) -> dict:
     run = json.loads((run_dir / "run.json").read_text())
     steps = [s for s in last_per_key(run_dir / "steps.jsonl") if s.get("started") and s.get("ended")]
     started = float(run["started"]) if isinstance(run.get("started"), (int, float)) else when(run["started"])
-    ended = float(run["ended"]) if isinstance(run.get("ended"), (int, float)) else when(run["ended"])
+    if run.get("ended"):
+        ended = float(run["ended"]) if isinstance(run["ended"], (int, float)) else when(run["ended"])
+    else:  # a run that was killed: up to its last recorded step
+        ended = max((when(s["ended"]) for s in steps), default=started)
     apps = {}
     for app in (run.get("apps_planned") or list(run.get("apps") or {})):
         mine = [s for s in steps if s["app"] == app and s["status"] in ("ok", "failed")]
