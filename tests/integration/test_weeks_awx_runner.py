@@ -21,6 +21,7 @@ traffic through the ingress (the gates judge live metrics), in the order of the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -103,8 +104,10 @@ def run_job(stack: StackRun, playbook: str, extravars: dict, work: Path) -> tupl
     envvars = {**stack.env, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
                "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin"}
     (pdd / "env" / "envvars").write_text(yaml.safe_dump(envvars))
-    result = ansible_runner.run(private_data_dir=str(pdd), playbook=playbook, quiet=True, timeout=JOB_TIMEOUT,
-                                binary=str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook"))
+    venv_bin = str(REPO_ROOT / ".venv" / "bin")
+    if venv_bin not in os.environ.get("PATH", "").split(":"):  # runner looks ansible-playbook up in its own PATH
+        os.environ["PATH"] = f"{venv_bin}:{os.environ.get('PATH', '')}"
+    result = ansible_runner.run(private_data_dir=str(pdd), playbook=playbook, quiet=True, timeout=JOB_TIMEOUT)
     stats = next((e["event_data"].get("artifact_data", {}) for e in result.events
                   if e.get("event") == "playbook_on_stats"), {})
     return result.status, result.rc, stats, pdd
