@@ -59,8 +59,8 @@ def pg_identifier_rule(max_length=PG_IDENTIFIER_MAX):
 def pg_identifier_problem(value, max_length=PG_IDENTIFIER_MAX):
     max_length = int(max_length)
     if max_length < 1 or max_length > PG_IDENTIFIER_MAX:
-        raise ValueError("max_length=%r: PostgreSQL identifiers are 1 to %d characters" % (max_length,
-                                                                                          PG_IDENTIFIER_MAX))
+        raise ValueError("max_length=%r: PostgreSQL identifiers are 1 to %d characters"
+                         % (max_length, PG_IDENTIFIER_MAX))
     if not _is_text(value) or value == "":
         return "is empty" if value in ("", None) else "is not a string"
     if len(value) > max_length or not PG_IDENTIFIER_RE.match(value):

@@ -288,8 +288,8 @@ def _api_error(step, e, what):
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     detail = (body[:500] + "...") if len(body) > 500 else body
-    return StepError(step, "HTTP %s %s%s" % (getattr(e, "status", "?"), getattr(e, "reason", "") or "",
-                                               (": " + detail) if detail else ""), what)
+    status, reason = getattr(e, "status", "?"), getattr(e, "reason", "") or ""
+    return StepError(step, "HTTP %s %s%s" % (status, reason, (": " + detail) if detail else ""), what)
 
 
 def _read_objects(module, client, resource, kind, canary_name):
