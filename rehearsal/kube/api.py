@@ -60,14 +60,25 @@ class Api:
     def __init__(self, kubeconfig: Path):
         self.client = k8s_config.new_client_from_config(config_file=str(kubeconfig))
 
+    def _send(self, method: str, path: str, *, body=None, params: dict | None = None,
+              content_type: str = "application/json", timeout=30):
+        """One request through the client's connection pool and auth; the raw urllib3 response."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, post = self.client.param_serialize(
+            method, path, query_params=list((params or {}).items()), header_params=headers, body=body,
+            auth_settings=["BearerToken"])
+        resp = self.client.call_api(method, url, header_params=headers, body=body, post_params=post,
+                                    _request_timeout=timeout)
+        if not 200 <= resp.status <= 299:
+            raise ApiException(status=resp.status, reason=resp.reason, body=resp.read())
+        return resp
+
     def request(self, method: str, path: str, *, body=None, params: dict | None = None,
                 content_type: str = "application/json", timeout: float = 30):
-        resp = self.client.call_api(
-            path, method, query_params=list((params or {}).items()), body=body,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-            _request_timeout=timeout)
-        data = resp.data
+        data = self._send(method, path, body=body, params=params, content_type=content_type,
+                          timeout=timeout).read()
         return json.loads(data) if data else None
 
     def get(self, path: str, **params):
@@ -91,10 +102,7 @@ class Api:
         """Watch events ({type, object}) from ``resource_version`` until the server ends the watch."""
         query = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "true",
                  "timeoutSeconds": str(timeout_seconds), **params}
-        resp = self.client.call_api(
-            path, "GET", query_params=list(query.items()), header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-            _request_timeout=(10, timeout_seconds + 15))
+        resp = self._send("GET", path, params=query, timeout=(10, timeout_seconds + 15)).response
         try:
             buf = b""
             for chunk in resp.stream(65536, decode_content=True):
