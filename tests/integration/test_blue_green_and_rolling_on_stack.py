@@ -134,7 +134,8 @@ def run_role(stack, steps: list[tuple[str, str, dict]], *args: str, expect_rc: i
                                "ansible_python_interpreter=" + sys.executable, *args],
                               cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT)
     try:
-        out = json.loads(proc.stdout)
+        # ansible.builtin.pause writes its countdown to stdout before the callback's document.
+        out = json.loads(proc.stdout[proc.stdout.index("{\n"):] if "{\n" in proc.stdout else proc.stdout)
     except ValueError as exc:
         raise AssertionError(f"no JSON from ansible-playbook (rc={proc.returncode}):\n{proc.stdout[-3000:]}\n"
                              f"{proc.stderr[-3000:]}") from exc
