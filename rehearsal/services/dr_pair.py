@@ -122,8 +122,9 @@ class DrPairRun:
 def main(argv: list[str] | None = None) -> int:
     """``python -m rehearsal.services.dr_pair serve --mode sync --env-file F``: the pair in the foreground until
     SIGTERM (molecule's create starts it, destroy stops it); the env variables go to F (mode 0600) as
-    ``export NAME=value`` lines, written once the pair is up."""
+    ``export NAME=value`` lines, and as a JSON object to F with the suffix .json, written once the pair is up."""
     import argparse
+    import json
     import shlex
     import signal
     import threading
@@ -140,9 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = args.env_file.with_suffix(".tmp")
         tmp.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(pair.env.items())))
         tmp.chmod(0o600)
+        as_json = args.env_file.with_suffix(".json")  # the same, for readers that do not speak shell quoting
+        as_json.write_text(json.dumps(pair.env, indent=1))
+        as_json.chmod(0o600)
         tmp.replace(args.env_file)
         stop.wait()
     args.env_file.unlink(missing_ok=True)
+    args.env_file.with_suffix(".json").unlink(missing_ok=True)
     return 0 if not pair.leftovers else 1
 
 

@@ -149,3 +149,11 @@ def test_human_bytes_and_timed_reports():
     assert pr.human_bytes(512) == "512 bytes" and pr.human_bytes(3 << 20) == "3.0 MiB"
     out = pr.timed({"started": 1700000000.0, "ended": 1700000001.25})
     assert out["started"] == "2023-11-14T22:13:20.000Z" and out["elapsed_s"] == 1.25
+
+
+def test_drop_auto_setting_removes_only_that_setting(tmp_path):
+    auto = tmp_path / "postgresql.auto.conf"
+    auto.write_text("synchronous_standby_names = ''\nwork_mem = '8MB'\n")
+    assert pr.drop_auto_setting(str(tmp_path), "synchronous_standby_names") is True
+    assert auto.read_text() == "work_mem = '8MB'\n"
+    assert pr.drop_auto_setting(str(tmp_path), "synchronous_standby_names") is False
