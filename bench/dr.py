@@ -214,7 +214,8 @@ def one_trial(pair: DrPair, writer: DrWriter, kind: str, mode: str, index: int, 
         rto = outage(writer.snapshot(), old_host, new_host, start)
     acked_on_old = [a for a in writer.snapshot() if a[3] == old_host and a[1] < start + 30]
     lost = missing_acks(pair, acked_on_old[-2000:])
-    promoted_lsn = pr.lsn_to_int(steps["promoted"].get("promoted_lsn"))
+    # What the candidate had received when it was promoted: acknowledged WAL past it was lost.
+    promoted_lsn = pr.lsn_to_int(steps["promoted"].get("receive_lsn"))
     last_acked_lsn = max((pr.lsn_to_int(a[4]) for a in acked_on_old[-2000:]), default=0)
     rejoin = pair.rejoin_old()
     t = {k: v - start for k, v in steps["times"].items()}
