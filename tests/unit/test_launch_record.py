@@ -83,7 +83,7 @@ def test_run_json_merges_apps_and_is_unchanged_when_nothing_new(tmp_path):
 def test_parallel_writers_lose_no_line(tmp_path):
     def writer(n):
         for i in range(50):
-            rr.write(str(tmp_path), "steps", step(app="app{0}".format(n), index=i), key="{0}:{1}".format(n, i))
+            rr.write(str(tmp_path), "steps", step(app=f"app{n}", index=i), key=f"{n}:{i}")
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
     for t in threads:
