@@ -3,7 +3,7 @@
 Two ways a scenario gets its PostgreSQL 15 (molecule/pg-resources/create.yml):
 
 - its own server, started in create and stopped in destroy (no rehearsal stack, or MOLECULE_PG_OWN=1);
-- the rehearsal stack's server, found through POSTGRES_HOST/PORT/USER/PASSWORD, the variables rehearsal/stack.py writes to
+- the rehearsal stack's server, found through POSTGRES_HOST/PORT/USER/PASSWORD, which rehearsal/stack.py writes to
   .rehearsal/env (here a server started by the test stands in for the stack's, reached the same way an operator's
   shell reaches it after `. .rehearsal/env`). That server is left running, without the scenario's databases.
 """
