@@ -250,8 +250,8 @@ def test_module_utils_restore_never_succeeds_on_another_database(stack_dbs, cbam
 def test_the_modules_never_succeed_on_another_database(stack_dbs, cbam_backup, tmp_path, changes, database, app):
     directory, manifest = cbam_backup
     copy = mismatched_copy(directory, manifest, changes, tmp_path / "copy")
+    before = stack_dbs.state()  # taken before the scratch database exists: it is dropped again below
     stack_dbs.create_empty(SCRATCH)
-    before = stack_dbs.state()
     login = {"login_host": stack_dbs.admin["host"], "login_port": stack_dbs.admin["port"],
              "login_user": stack_dbs.admin["user"], "login_password": stack_dbs.admin["password"]}
     run = run_play([
