@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Offline validation of the AWX objects in awx/vars/controller.yml and of awx/configure.yml.
 
 The awx.awx modules send a workflow node's keys to the controller without checking them, so a typo

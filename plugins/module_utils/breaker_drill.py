@@ -20,12 +20,9 @@ __metaclass__ = type
 import json
 import time
 
-try:
-    from urllib.error import HTTPError, URLError
-    from urllib.request import Request, urlopen
-except ImportError:  # pragma: no cover
-    pass
-
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
 from ansible_collections.greenlang.launch.plugins.module_utils.gate_record import GO, NO_GO, criterion, decision
 
 STATES = ("closed", "open", "half_open")
@@ -39,14 +36,14 @@ class DrillError(ValueError):
 def http_call(url, method="GET", body=None, timeout=5.0):
     """(status, parsed JSON or None, seconds). Status 0 when nothing answered."""
     data = json.dumps(body).encode() if isinstance(body, (dict, list)) else (body.encode() if body else None)
-    req = Request(url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {})
     started = time.monotonic()
     try:
-        resp = urlopen(req, timeout=timeout)  # nosec B310 - URLs are the drill's own pod addresses
+        resp = open_url(url, data=data, method=method, timeout=timeout,
+                        headers={"Content-Type": "application/json"} if data else {})
         status, raw = resp.status, resp.read()
     except HTTPError as exc:
         status, raw = exc.code, exc.read()
-    except (URLError, OSError) as exc:
+    except (URLError, UrlConnectionError, OSError) as exc:
         return 0, {"error": str(exc)}, time.monotonic() - started
     try:
         parsed = json.loads(raw or b"null")
@@ -79,7 +76,7 @@ def watch(urls, breaker, until, timeout, interval=0.5, fetch=None, clock=time.mo
         for url, pod in pods.items():
             if pod["reached_after_s"] is not None:
                 continue
-            status, body, _ = fetch(url)
+            status, body, dummy_seconds = fetch(url)
             state = breaker_state(body, breaker) if status else None
             pod["last_status"] = status
             label = state or ("unreachable" if not status else "no breaker %s" % breaker)
@@ -104,7 +101,7 @@ def probe(urls, probes, call=None):
         if not isinstance(p, dict) or not p.get("path") or "expect_status" not in p:
             raise DrillError("probes[%d]: expected a mapping with path and expect_status" % i)
         for url in urls:
-            status, _, seconds = call(url.rstrip("/") + p["path"], p)
+            status, dummy_body, seconds = call(url.rstrip("/") + p["path"], p)
             limit = float(p.get("max_seconds", 5))
             results.append({"name": p.get("name") or "%s %s" % (p.get("method", "GET"), p["path"]), "url": url,
                             "status": status, "expect_status": int(p["expect_status"]),

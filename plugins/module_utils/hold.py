@@ -110,7 +110,7 @@ class Hold(object):
         for i, h in enumerate(health_checks or []):
             if not h.get("name") or not h.get("url"):
                 raise HoldConfigError("health_checks[{0}]".format(i), "needs name and url")
-        if (health_checks or []) and probe is None:
+        if health_checks and probe is None:
             raise HoldConfigError("health_checks", "no probe given")
         self.client = client
         self.health_checks = list(health_checks or [])
@@ -182,7 +182,7 @@ class Hold(object):
         outcome, reason, last = "held", None, None
         # Bounded: one iteration per round or progress line, plus the round at the deadline.
         max_iterations = int(self.duration / self.interval) + int(self.duration / self.progress_interval) + 4
-        for _ in range(max_iterations):
+        for _round in range(max_iterations):
             now = self.clock()
             if now >= next_round - 1e-9:
                 last = self._evaluate(started, state)
@@ -210,8 +210,8 @@ class Hold(object):
                 self.label, fmt_duration(elapsed), rounds)
         else:
             final = outcome.upper()
-            msg = "{0}: {1} after {2} of {3}: {4}".format(self.label, outcome, fmt_duration(elapsed),
-                                                       fmt_duration(self.duration), reason)
+            msg = "{0}: {1} after {2} of {3}: {4}".format(
+                self.label, outcome, fmt_duration(elapsed), fmt_duration(self.duration), reason)
         self.report(self.progress_line(last, elapsed, final))
         return {
             "outcome": outcome,

@@ -73,6 +73,13 @@ def describe(lease, now):
     }
 
 
+def holder_message(view):
+    """One line on who holds the lock now, for a read (None: no Lease)."""
+    if not view or view["expired"]:
+        return "no launch holds the lock"
+    return "held by {0!r} since {1}".format(view["holder"], view["acquired_at"])
+
+
 def new_lease(name, namespace, holder, duration, now, labels=None):
     return {
         "apiVersion": "coordination.k8s.io/v1",
@@ -158,7 +165,7 @@ def controller_process(start_pid=None):
     watches it and stops renewing when it is gone. Without one (a test harness), the parent process."""
     pid = start_pid or os.getppid()
     found = None
-    for _ in range(64):
+    for _level in range(64):
         if pid <= 1:
             break
         try:

@@ -189,7 +189,7 @@ _TOKEN_SEGMENT_RE = re.compile(r"^(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-
 
 def _scrub_url_path(match):
     url = match.group(0)
-    scheme, _, rest = url.partition("://")
+    scheme, dummy_sep, rest = url.partition("://")
     host, slash, path = rest.partition("/")
     if not slash:
         return url
@@ -542,16 +542,16 @@ def _collect_app(asker, queries, app, start, end, rng, step, window, scrape_inte
 
     by_version = {}
     requests_v, detail = _by_label(asker, q["requests_by_version"], end, label)
-    errors_v, _ = _by_label(asker, q["errors_by_version"], end, label)
-    p95_v, _ = _by_label(asker, q["p95_by_version"], end, label)
+    errors_v, dummy_detail = _by_label(asker, q["errors_by_version"], end, label)
+    p95_v, dummy_detail = _by_label(asker, q["p95_by_version"], end, label)
     for version in sorted(requests_v):
         reqs = requests_v.get(version)
         errs = errors_v.get(version, 0.0 if reqs is not None else None)
         by_version[version] = {"requests": reqs, "errors": errs, "p95_seconds": p95_v.get(version)}
     series = {"step": step, "window": window}
-    series["request_rate"], _ = _range_by_label(asker, q["request_rate_series"], start, end, step, label)
-    series["error_rate"], _ = _range_by_label(asker, q["error_rate_series"], start, end, step, label)
-    series["p95_seconds"], _ = _range_by_label(asker, q["p95_series"], start, end, step, label)
+    series["request_rate"], dummy_detail = _range_by_label(asker, q["request_rate_series"], start, end, step, label)
+    series["error_rate"], dummy_detail = _range_by_label(asker, q["error_rate_series"], start, end, step, label)
+    series["p95_seconds"], dummy_detail = _range_by_label(asker, q["p95_series"], start, end, step, label)
     return {"metrics": m, "by_version": by_version, "by_version_detail": detail, "series": series,
             "stable": stable, "new": new}
 

@@ -122,8 +122,8 @@ def table_run(report):
         ("Environment", run.get("environment") or "unknown"),
         ("Result", run.get("result") or "unknown"),
         ("Run by", run.get("user") or "unknown"),
-        ("Range", "{0} to {1} ({2:.0f} s, from {3})".format(rng["start"], rng["end"], rng["seconds"],
-                                                             rng.get("source") or "?")),
+        ("Range", "{0} to {1} ({2:.0f} s, from {3})".format(
+            rng["start"], rng["end"], rng["seconds"], rng.get("source") or "?")),
         ("Collection version (run)", run.get("collection_version") or "unknown"),
         ("Collection version (report)", gen.get("collection_version") or "unknown"),
         ("Prometheus", gen.get("prometheus_url") or "none"),
@@ -131,7 +131,7 @@ def table_run(report):
             fmt_number(rng.get("scrape_interval_s")), rng.get("scrape_interval_source") or "?",
             fmt_number(rng.get("plot_step_s")), fmt_number(rng.get("rate_window_s")))),
     ]
-    return ("Item", "Value"), [(a, b) for a, b in rows], [None] * len(rows)
+    return ("Item", "Value"), list(rows), [None] * len(rows)
 
 
 def table_apps(report):

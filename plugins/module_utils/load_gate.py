@@ -106,9 +106,10 @@ class LoadRun:
             if fresh:
                 conn = conns[key] = self._connect(target)
             try:
-                conn.request(target["method"], target["path"], body=target["body"],
-                             headers=dict(target["headers"], **({"Content-Type": "application/json"}
-                                                                 if target["body"] else {})))
+                headers = dict(target["headers"])
+                if target["body"]:
+                    headers["Content-Type"] = "application/json"
+                conn.request(target["method"], target["path"], body=target["body"], headers=headers)
                 resp = conn.getresponse()
                 resp.read()
                 if resp.getheader("Connection", "").lower() == "close":

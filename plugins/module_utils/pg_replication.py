@@ -52,7 +52,7 @@ def lsn_to_int(lsn):
     """'16/B374D848' -> byte position; None stays None."""
     if lsn in (None, ""):
         return None
-    hi, _, lo = str(lsn).partition("/")
+    hi, dummy_sep, lo = str(lsn).partition("/")
     if not lo or not re.match(r"^[0-9A-Fa-f]+$", hi) or not re.match(r"^[0-9A-Fa-f]+$", lo):
         raise ValueError("not an LSN: %r" % (lsn,))
     return (int(hi, 16) << 32) + int(lo, 16)
@@ -185,7 +185,7 @@ def precheck(mode, primary, candidate, candidate_name, max_lag_bytes, force=Fals
                    "unflushed_bytes": None if flushed is None else max(current - flushed, 0),
                    "sync_state": row["sync_state"] if row else None})
     if report["sync_state"] not in SYNC_STATES and report["lag_bytes"] > max_lag_bytes:
-        text = ("candidate %s is an asynchronous standby %s (%d bytes) behind the primary (max_lag_bytes %d): "
+        text = ("candidate %s is an asynchronous standby %s (%s bytes) behind the primary (max_lag_bytes %s): "
                 "promoting it would lose up to that much acknowledged WAL" % (
                     candidate_name, human_bytes(report["lag_bytes"]), report["lag_bytes"], max_lag_bytes))
         if not force:

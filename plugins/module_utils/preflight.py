@@ -61,8 +61,8 @@ def node_rows(nodes):
         if cond.get("status") == "True" and not unschedulable:
             ready.append(name)
         else:
-            why = "cordoned" if unschedulable else "Ready={0} ({1})".format(cond.get("status", "missing"),
-                                                                             cond.get("reason") or "no reason")
+            why = "cordoned" if unschedulable else "Ready={0} ({1})".format(
+                cond.get("status", "missing"), cond.get("reason") or "no reason")
             not_ready.append("{0}: {1}".format(name, why))
     if not nodes:
         return [row("kubernetes nodes", "cluster", False, "no Node objects: nothing can run the new pods")]

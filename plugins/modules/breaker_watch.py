@@ -99,7 +99,11 @@ options:
         description: Slowest acceptable answer (a breaker that is open fails fast).
         type: float
         default: 2
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -146,7 +146,8 @@ except ImportError:  # AnsibleK8SModule fails with a clear message when the kube
 
 PREFLIGHT_ARGS = dict(
     readyz=dict(type="bool", default=True),
-    secrets=dict(type="list", elements="dict", default=[], options=dict(
+    # names of Secrets to look for, not secret values
+    secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
         namespace=dict(type="str", required=True), name=dict(type="str", required=True))),
     capacity=dict(type="list", elements="dict", default=[], options=dict(
         app=dict(type="str", required=True), namespace=dict(type="str", required=True),

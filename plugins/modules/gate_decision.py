@@ -48,7 +48,11 @@ options:
     description: Fail the task when the verdict is NO-GO.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -26,7 +26,7 @@ description:
   - Prints a progress line through Ansible's display at the start, at least every O(progress_interval) seconds
     (at most 30) and at the end, with the app, the step, elapsed and total time, and the last measured value of
     every trigger against its threshold, so an operator following C(ansible-playbook) or an AWX job sees the hold.
-  - Runs on the controller (an action plugin); nothing is changed, RV(changed) is always false. In check mode it
+  - Runs on the controller (an action plugin); nothing is changed, C(changed) is always false. In check mode it
     does not wait; the triggers are evaluated once and reported, and a trigger that would fire is a warning.
 author:
   - GreenLang platform engineering (@greenlang)

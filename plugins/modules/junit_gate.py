@@ -55,7 +55,11 @@ options:
       - Fail the task when the verdict is NO-GO (the message is the reason).
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: launch_lease
-short_description: Take, renew, release or read the launch lock (a coordination.k8s.io/v1 Lease)
+short_description: Take, renew or release the launch lock (a coordination.k8s.io/v1 Lease)
 version_added: 0.1.0
 description:
   - One launch at a time per environment. The lock is a C(Lease) in the environment's cluster, the object Kubernetes
@@ -24,7 +24,7 @@ description:
     with C(async) and C(poll=0)). It stops when that process ends (so a killed launch stops renewing and its Lease
     expires), when the Lease is released or no longer ours, or after O(max_seconds).
   - C(state=released) deletes the Lease when O(holder) holds it, and leaves anyone else's alone.
-  - C(state=info) only reads.
+  - To read the lock without taking it, use M(greenlang.launch.launch_lease_info).
   - Check mode reads and reports what would be done (including a refusal); it writes nothing.
 author:
   - GreenLang platform engineering (@greenlang)
@@ -32,7 +32,7 @@ options:
   state:
     description: What to do with the lock.
     type: str
-    choices: [acquired, renewing, released, info]
+    choices: [acquired, renewing, released]
     default: acquired
   name:
     description: Name of the Lease.
@@ -45,7 +45,8 @@ options:
   holder:
     description:
       - Who holds the lock, written as C(spec.holderIdentity) and shown to anyone refused, for example
-        C(alice@controller pid 4242 run 20260607T100000Z). Required except for C(state=info).
+        C(alice@controller pid 4242 run 20260607T100000Z).
+    required: true
     type: str
   duration:
     description:
@@ -79,6 +80,7 @@ requirements:
   - "python >= 3.9"
   - "kubernetes >= 24.2.0"
 seealso:
+  - module: greenlang.launch.launch_lease_info
   - name: Leases (Kubernetes documentation)
     description: The object and its fields.
     link: https://kubernetes.io/docs/concepts/architecture/leases/
@@ -114,7 +116,7 @@ EXAMPLES = r"""
 RETURN = r"""
 action:
   description: What was (or in check mode would be) done, C(create), C(renew), C(takeover), C(refuse), C(delete),
-    C(keep), C(none) or C(read); for C(state=renewing), why it stopped (C(controller_gone), C(lost), C(timeout)).
+    C(keep) or C(none); for C(state=renewing), why it stopped (C(controller_gone), C(lost), C(timeout)).
   returned: always
   type: str
   sample: takeover
@@ -181,10 +183,10 @@ except ImportError:  # AnsibleK8SModule fails with a clear message when the kube
     HAS_KUBERNETES = False
 
 LEASE_ARGS = dict(
-    state=dict(type="str", default="acquired", choices=["acquired", "renewing", "released", "info"]),
+    state=dict(type="str", default="acquired", choices=["acquired", "renewing", "released"]),
     name=dict(type="str", default="greenlang-launch"),
     namespace=dict(type="str", default="launch"),
-    holder=dict(type="str"),
+    holder=dict(type="str", required=True),
     duration=dict(type="int", default=120),
     renew_interval=dict(type="float", default=20),
     watch_pid=dict(type="int"),
@@ -233,7 +235,7 @@ def _result(module, **fields):
 def acquire(module, leases):
     p = module.params
     pid, start = controller_process()
-    for _ in range(MAX_ATTEMPTS):
+    for _attempt in range(MAX_ATTEMPTS):
         lease = leases.read()
         now = time.time()
         action, body, view, msg = decide_acquire(lease, p["name"], p["namespace"], p["holder"], p["duration"], now,
@@ -308,8 +310,6 @@ def main():
     module = AnsibleK8SModule(
         module_class=AnsibleModule,
         argument_spec=args,
-        required_if=[("state", "acquired", ["holder"]), ("state", "renewing", ["holder"]),
-                     ("state", "released", ["holder"])],
         supports_check_mode=True,
     )
     if module.params["duration"] < 1:
@@ -324,13 +324,8 @@ def main():
             result = acquire(module, leases)
         elif state == "renewing":
             result = renew_loop(module, leases)
-        elif state == "released":
-            result = release(module, leases)
         else:
-            view = describe(leases.read(), time.time())
-            result = _result(module, changed=False, action="read", lease=view, previous=view,
-                             msg="no launch holds the lock" if not view or view["expired"]
-                             else "held by {0!r} since {1}".format(view["holder"], view["acquired_at"]))
+            result = release(module, leases)
         module.exit_json(**result)
     except LeaseError as e:
         module.fail_json(msg=str(e))

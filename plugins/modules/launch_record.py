@@ -23,7 +23,7 @@ description:
   - Idempotent. With O(key), a record equal to the last one written with that key is not written again; a
     different one is appended and readers take the last line per key. Without O(key) a record equal to the
     stream's last line is not written again. C(run.json) is only rewritten when the merge changes it.
-  - Supports check mode (nothing is written, RV(changed) says whether it would be) and diff mode.
+  - Supports check mode (nothing is written, C(changed) says whether it would be) and diff mode.
   - Writers are serialised with an exclusive lock on C(<run_dir>/.lock), so parallel hosts can share a run dir.
 author:
   - GreenLang platform engineering (@greenlang)

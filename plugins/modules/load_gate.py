@@ -21,7 +21,7 @@ description:
   - With O(candidate) and O(baseline) the candidate's P95 over the baseline's P95 (measured over the same seconds)
     is judged with the runbook's rule, under O(go_ratio) GO, up to O(nogo_ratio) GO with monitoring, above NO-GO.
   - The generator is the standard library's, so the module runs on any controller or execution environment.
-  - Generating load is an action on the targets, so check mode sends nothing and returns RV(skipped).
+  - Generating load is an action on the targets, so check mode sends nothing and returns C(skipped).
 author:
   - GreenLang platform engineering (@greenlang)
 options:
@@ -113,7 +113,11 @@ options:
     description: Fail the task when the verdict is NO-GO.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Sends no request in check mode.

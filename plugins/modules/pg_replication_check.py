@@ -148,8 +148,8 @@ def main():
         report = pr.precheck(p["mode"], primary_status, candidate_status, p["candidate"]["name"], p["max_lag_bytes"],
                              force=p["force"], require_rewind=p["require_rewind"])
     except pr.Refused as exc:
-        module.fail_json(msg=str(exc), refused=True, report=pr.timed(dict(exc.details, started=started,
-                                                                            ended=time.time())),
+        report = pr.timed(dict(exc.details, started=started, ended=time.time()))
+        module.fail_json(msg=str(exc), refused=True, report=report,
                          primary_status=primary_status, candidate_status=candidate_status)
     if primary_error:
         report["primary_error"] = primary_error

@@ -18,9 +18,9 @@ description:
     read-only standby. Then stops it (C(pg_ctl stop -m fast), which sends its standbys everything up to the
     shutdown checkpoint and detaches them; C(immediate), then SIGKILL, when that does not finish).
   - When it answers, a CHECKPOINT runs first (writes still flow), so the stop that starts the write outage is
-    short, and the standbys it had are listed in RV(report.detached_standbys).
+    short, and the standbys it had are listed in RV(report) (C(detached_standbys)).
   - Reports the shutdown checkpoint LSN after a clean stop; the candidate must hold it before promotion
-    (greenlang.launch.pg_replication_promote O(expected_lsn)).
+    (O(greenlang.launch.pg_replication_promote#module:expected_lsn)).
   - Idempotent. A stopped node that already carries both files is left alone (C(changed=false)).
   - Check mode reports what it would do; diff mode shows the node's state before and after.
   - A data directory that is not there fails; fence the host another way (power off, security group) first.

@@ -55,7 +55,11 @@ options:
       - Fail the task when the verdict is NO-GO.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:
@@ -115,6 +119,7 @@ formats:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.validation import check_type_path
 from ansible_collections.greenlang.launch.plugins.module_utils.scan_gate import (
     FORMATS,
     ScanReportError,
@@ -145,7 +150,7 @@ def main():
             module.fail_json(msg="reports[%d]: expected a path or a mapping with path" % i)
         if fmt not in FORMATS:
             module.fail_json(msg="reports[%d].format %r: expected one of %s" % (i, fmt, ", ".join(FORMATS)))
-        path = os.path.expanduser(path)
+        path = check_type_path(path)  # an item may be a mapping, so the spec cannot say type=path
         if not os.path.isfile(path):
             module.fail_json(msg="reports[%d]: %s does not exist or is not a file" % (i, path))
         with open(path, "rb") as fh:
