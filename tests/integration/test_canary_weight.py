@@ -101,7 +101,9 @@ def test_ingress_nginx_canary_is_a_separate_ingress_and_the_primary_is_never_ann
         task("total 50", namespace, weight=25, weight_total=50, **common),
     ], expect_rc=None)
     refused = run.result("total 50")
-    assert refused["failed"] and refused["msg"].startswith("weight_total: must be at least 100"), refused["msg"]
+    # Refused while planning, before any write; the message names the parameter and why.
+    assert refused["failed"] and refused["failed_step"] == "plan", refused
+    assert "weight_total: must be at least 100" in refused["msg"], refused["msg"]
     assert run.result("check create")["changed"] and run.result("check create")["operation"] == "create"
     created = run.result("set 10")
     assert created["changed"] and created["operation"] == "create" and created["previous_weight"] is None
