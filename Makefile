@@ -8,7 +8,7 @@ STAMP := $(VENV)/.requirements.stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: setup system-packages venv kube-binaries test lint sanity unit integration molecule rehearsal rehearsal-down build clean
+.PHONY: setup system-packages venv kube-binaries test test-slow lint sanity unit integration molecule rehearsal rehearsal-down build clean
 
 setup: system-packages venv kube-binaries
 
@@ -45,6 +45,10 @@ integration: setup
 
 test: setup
 	tools/run-tests.sh
+
+# The long tier: whole launches, the AWX weeks, molecule scenarios and rollouts on the stack (pytest -m slow).
+test-slow: setup
+	$(BIN)/pytest -p no:cacheprovider -m slow tests
 
 # Stack up, then the whole launch day against it (launch-day.yml -l rehearsal, holds in seconds); the stack stays up.
 rehearsal: setup

@@ -32,6 +32,9 @@ from rehearsal.load import LoadGenerator
 from rehearsal.services.registry import ImageRegistry
 from rehearsal.testing import StackRun
 
+# A whole launch (or week) per test: the long tier, `make test-slow`.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = str(REPO_ROOT / ".venv" / "bin" / "ansible-playbook")
 LAUNCH_TIMEOUT = 1800  # one whole launch on a busy 2-core machine

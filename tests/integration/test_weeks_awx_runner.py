@@ -35,6 +35,9 @@ from rehearsal.launch_day import TRAFFIC
 from rehearsal.load import LoadGenerator
 from rehearsal.testing import StackRun
 
+# A whole launch (or week) per test: the long tier, `make test-slow`.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT = 2400  # one job on a busy 2-core machine
 DRILL = [  # two breakers of each fault kind keep the drill within minutes
