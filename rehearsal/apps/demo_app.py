@@ -256,6 +256,11 @@ class DemoApp:
         m.set("process_start_time_seconds", (), self.started)
         m.inc("cache_hits_total", self.base, 0)
         m.inc("cache_misses_total", self.base, 0)
+        # The outcomes a launch gates on exist from the start, at 0: increase() cannot see the first errors of a
+        # series that appears with them (Prometheus' advice on labelled counters).
+        for _method, path in ROUTES[cfg.app]:
+            for code in ("200", "500", "503"):
+                m.inc("http_requests_total", self.base + (("code", code), ("route", path)), 0)
 
     # ---- results ---------------------------------------------------------------------------
     def adjust(self, value: float) -> float:
