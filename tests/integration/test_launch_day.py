@@ -216,8 +216,22 @@ def _wait_for_lease(stack: StackRun, timeout: float) -> dict:
     raise AssertionError(f"no launch took the lock within {timeout} s")
 
 
-def test_a_second_launch_is_refused_naming_the_first_and_a_killed_launch_is_taken_over(stack):
-    env = playbook_env(stack)
+def kill_tagged(tag: str) -> None:
+    """SIGKILL every process whose environment carries ``GREENLANG_TEST_TAG=tag``: Ansible's workers run in
+    sessions of their own, and one whose ansible-playbook was killed blocks forever on its result pipe."""
+    marker = f"GREENLANG_TEST_TAG={tag}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+
+
+def test_a_second_launch_is_refused_naming_the_first_and_a_killed_launch_is_taken_over(stack, request):
+    tag = f"takeover-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(playbook_env(stack), GREENLANG_TEST_TAG=tag)
+    # At the end only: the lease renewer carries the tag too, and must be seen to stop by itself.
+    request.addfinalizer(lambda: kill_tagged(tag))
     first = subprocess.Popen([ANSIBLE_PLAYBOOK, "playbooks/launch-day.yml", "-l", "rehearsal"], cwd=REPO_ROOT,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              start_new_session=True)
@@ -238,8 +252,6 @@ def test_a_second_launch_is_refused_naming_the_first_and_a_killed_launch_is_take
         first.send_signal(signal.SIGKILL)  # ansible-playbook itself: its lease renewer must notice and stop
         first.wait(30)
     finally:
-        # Then the rest of its process group (the forked worker would finish its task on its own), as a kill -9
-        # of the job does; the renewer runs in a session of its own and is not touched.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)
     killed_at = time.monotonic()
