@@ -39,13 +39,7 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - greenlang.launch.read_only_attributes
 """
 
 EXAMPLES = r"""

@@ -29,13 +29,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
-attributes:
-  platform:
-    platforms: posix
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - greenlang.launch.read_only_attributes
 requirements:
   - "python >= 3.9"
   - "kubernetes >= 24.2.0"
