@@ -5,13 +5,15 @@ ansible-playbook as an operator runs it. Each test starts its own pair and stops
 - a failover refused for lag leaves the primary serving, the standby a standby, DNS unchanged, and says why;
 - a crash failover (SIGKILL of the postmaster) loses no acknowledged commit in sync mode, switches the DNS
   name, and the old primary is rewound and streams again;
-- the DR drill playbook switches over and back, writing its steps to the run's records.
+- the DR drill playbook switches over and back, writing its steps to the run's records;
+- the role's molecule scenario passes (long tier).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -199,3 +201,14 @@ def test_dr_drill_switches_over_and_back_and_records_every_step(sync_pair, tmp_p
         assert db.execute("SELECT sync_state FROM pg_stat_replication").fetchall() == [("sync",)]
     text = (run_dir / "steps.jsonl").read_text() + proc.stdout
     assert env["POSTGRES_PASSWORD"] not in text and env["DNS_TSIG_KEY_SECRET"] not in text
+
+
+@pytest.mark.slow
+def test_molecule_scenario_switches_over_verifies_and_refuses_a_repeat():
+    """`molecule test -s dr_failover`: its own pair (create), check mode, a switchover (converge), then verify
+    (DNS answers pg_b, pg_b primary with pg_a streaming from it synchronously, a repeat refused at pre-check)."""
+    from tests.integration.test_molecule_pg_roles import assert_passed, molecule_test
+
+    flat = assert_passed(molecule_test("dr_failover"), "dr_failover")
+    for step in ("create", "check", "converge", "destroy"):
+        assert re.search(rf"dr_failover\W+{step}\W+Executed: Successful", flat), step
