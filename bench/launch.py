@@ -6,6 +6,9 @@
 * automation: everything else: lock, pre-flight, backups, migrations, deployments, gates waiting for
   their windows, switches, validation, go/no-go, report, unlock, and each hold's overshoot.
 
+It also prints what share the same automation would be beside the production plan's holds
+(``inventories/production``): a projection, printed apart; the exit status judges the rehearsal's share.
+
 Without ``--run-dir`` it starts its own rehearsal stack (``rehearsal.testing.StackRun``: free ports, a temp
 state dir), runs ``python -m rehearsal.launch_day`` against it (the same thing ``make rehearsal`` runs) and
 stops the stack afterwards; with ``--run-dir`` it only reads a finished run's records
@@ -30,10 +33,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from rehearsal.testing import StackRun  # noqa: E402
+
+PRODUCTION_PLAN = REPO_ROOT / "inventories" / "production" / "group_vars" / "production_plan.yml"
+_VARIABLE = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -91,6 +99,19 @@ def split(run_dir: Path) -> dict:
             "result": run.get("result")}
 
 
+def plan_holds(plan_file: Path) -> dict[str, float]:
+    """Per app, the seconds of the ``pause`` steps of the launch plan in ``plan_file`` (a group_vars file whose
+    pauses are durations or ``{{ variable }}`` naming a duration set in the same file)."""
+    variables = yaml.safe_load(plan_file.read_text())
+
+    def resolve(value):
+        match = _VARIABLE.match(str(value).strip())
+        return variables[match.group(1)] if match else value
+
+    return {app: sum(seconds(resolve(step["pause"])) for step in plan.get("steps", []) if "pause" in step)
+            for app, plan in variables["launch_plan"].items()}
+
+
 def rehearse() -> tuple[int, Path | None, float]:
     """A fresh stack, one `python -m rehearsal.launch_day` against it; returns (rc, run dir, seconds)."""
     with StackRun(apps=True, prefix="greenlang-bench-launch-") as stack:
@@ -133,6 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         share = a["automation_s"] / a["wall_s"] if a["wall_s"] else 0
         print(f"{app:6} {a['wall_s']:8.1f} {a['holds_s']:8.1f} {a['automation_s']:13.1f} {100 * share:6.1f}% "
               f"{a['steps']:6d}  {a['result']}")
+    # The same automation beside the production plan's holds: what the share would be on the day, if the
+    # automation took as long there as here (gates there also wait for longer metric windows: a floor, not a
+    # measurement).
+    production = plan_holds(PRODUCTION_PLAN)
+    on_the_day = sum(production.get(app, 0) for app in figures["apps"])
+    if on_the_day:
+        share = figures["automation_s"] / (figures["automation_s"] + on_the_day)
+        figures["production_holds_s"] = on_the_day
+        figures["automation_share_at_production_holds"] = round(share, 3)
+        print(f"beside the production plan's holds ({on_the_day / 60:.0f} min: "
+              + ", ".join(f"{app} {production[app] / 60:.0f} min" for app in figures["apps"] if app in production)
+              + f") the same {figures['automation_s']} s of automation would be {100 * share:.1f} % of the wall time")
     print(json.dumps(figures))
     if rc != 0 or figures.get("result") == "failed":
         return 2
