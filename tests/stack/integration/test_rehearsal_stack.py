@@ -469,7 +469,7 @@ def test_killed_pod_is_restarted_and_leaves_endpoints_while_unready_with_no_fail
     served_after = sum(1 for r in gen.results if r["pod"] == name and r["t"] > back_at)
     print(f"\n[kill] {name} back after {back_at - killed_at:.1f} s; endpoints seen (pod ready?) {states}; "
           f"{summary['requests']} requests, failed {summary['failed']}, served by it afterwards {served_after}")
-    assert status["restartCount"] == restarts_before + 1 == 1
+    assert status["restartCount"] == restarts_before + 1  # this kill, once (a busy start may have restarted it before)
     assert status["lastState"]["terminated"]["exitCode"] == 128 + signal.SIGKILL
     assert stack.pod_pid(pod) != pid
     # Listed, dropped while unready, listed again.
