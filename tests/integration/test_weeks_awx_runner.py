@@ -204,7 +204,10 @@ def test_post_launch_monitoring_round_and_daily_report(stack, jobs, tmp_path_fac
                                      tmp_path_factory.mktemp("monitoring"))
     assert (status, rc) == ("successful", 0), job_output(pdd)
     gates = by_gate(decisions(stack, stats["launch_run_id"]))
-    assert [gates[f"post_launch_check:{a}"]["verdict"] for a in ("vcci", "cbam", "csrd")] == ["GO"] * 3
+    # Each app's check is its post-deployment validation; the round decides on all three.
+    assert [gates[f"post_deployment_validation:{a}"]["verdict"] for a in ("vcci", "cbam", "csrd")] == ["GO"] * 3
+    assert gates["post-launch-round:all"]["verdict"] == "GO", gates["post-launch-round:all"]
+    assert len(gates["post-launch-round:all"]["criteria"]) >= 3
     assert list((stack.state_dir / "reports").glob("daily-*/*")), "no daily report written"
 
 
