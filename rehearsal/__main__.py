@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -22,12 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                              "load: traffic generator (see `python -m rehearsal load --help`)")
     parser.add_argument("--state-dir", type=Path, default=stack.DEFAULT_STATE_DIR)
     parser.add_argument("--no-apps", action="store_true", help="up: do not deploy the v1 app manifests")
-    parser.add_argument("--kube", choices=["emulator", "real"],
-                        help="up: which Kubernetes API to run (default: $REHEARSAL_KUBE, else emulator); "
-                             "real = etcd, kube-apiserver, controller manager, scheduler built by make setup")
     args = parser.parse_args(argv)
-    if args.kube:
-        os.environ["REHEARSAL_KUBE"] = args.kube  # the daemon `up` starts inherits it
     config = stack.StackConfig(state_dir=args.state_dir.resolve(), deploy_manifests=not args.no_apps)
     if args.command == "up":
         return stack.up(config)

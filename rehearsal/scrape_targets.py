@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from rehearsal.kubeapi.process_runtime import parse_image
+from rehearsal.kube.process_runtime import parse_image
 
 DEBOUNCE_SECONDS = 0.2
 RESYNC_SECONDS = 2.0

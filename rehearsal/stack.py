@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal.kube.stack_part import kube_mode
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".rehearsal"
 MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
@@ -48,8 +46,6 @@ class StackConfig:
     dns_port: int = field(default_factory=lambda: _port("DNS", 15353))
     redis_port: int = field(default_factory=lambda: _port("REDIS", 16379))
     registry_port: int = field(default_factory=lambda: _port("REGISTRY", 15000))
-    # Kubernetes API: "emulator" (rehearsal/kubeapi) or "real" (rehearsal/kube: etcd, kube-apiserver, ...).
-    kube: str = field(default_factory=kube_mode)
     deploy_manifests: bool = True
 
     @property
@@ -181,26 +177,9 @@ class Stack:
         self.env["REGISTRY_URL"] = registry.url
 
     def _start_cluster(self) -> None:
-        if self.config.kube == "real":
-            from rehearsal.kube.stack_part import start_real_cluster
+        from rehearsal.kube.stack_part import start_real_cluster
 
-            return start_real_cluster(self)
-        from rehearsal.kubeapi.cluster import Cluster
-        from rehearsal.kubeapi.process_runtime import ProcessRuntime
-
-        cfg = self.config
-        runtime = ProcessRuntime(cfg.state_dir / "pods")
-        cluster = Cluster(cfg.state_dir, port=cfg.kube_port, runtime=runtime)
-        cluster.start()
-        self._started("kube-apiserver", cluster.stop, url=cluster.url, kubeconfig=str(cluster.kubeconfig))
-        self.env["KUBECONFIG"] = str(cluster.kubeconfig)
-        self.env["K8S_AUTH_KUBECONFIG"] = str(cluster.kubeconfig)
-        self.cluster = cluster
-        self._watch_scrape_targets()
-        from rehearsal.services.node import NodeHeartbeat  # the emulator's runtime plays the kubelet
-
-        node = NodeHeartbeat(cluster.store).start()
-        self._started("node-heartbeat", node.stop, node=node.name)
+        start_real_cluster(self)
 
     def _watch_scrape_targets(self) -> None:
         """Keep Prometheus's file-based service discovery equal to the ready pods."""

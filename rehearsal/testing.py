@@ -137,10 +137,8 @@ class StackRun:
 
     kubectl_timeout: float = 120  # seconds one kubectl call may take unless the caller says otherwise
 
-    def __init__(self, *, apps: bool = True, prefix: str = "greenlang-stack-", up_timeout: float = 300,
-                 kube: str | None = None):
+    def __init__(self, *, apps: bool = True, prefix: str = "greenlang-stack-", up_timeout: float = 300):
         self.apps = apps
-        self.kube = kube  # "emulator" | "real"; None: REHEARSAL_KUBE, else the emulator
         self.prefix = prefix
         self.up_timeout = up_timeout
         self.state_dir: Path | None = None
@@ -169,7 +167,7 @@ class StackRun:
 
     def kubectl(self, *args: str, input: str | None = None, timeout: float | None = None) -> str:  # noqa: A002
         """Run the real kubectl against this stack; returns stdout, raises StackError on failure."""
-        # A private discovery cache: an earlier emulator may have used the same port with other resources.
+        # A private discovery cache: an earlier stack may have used the same port with other resources.
         from rehearsal.kube.stack_part import kubectl_for
 
         cmd = [kubectl_for(self.state_dir), "--kubeconfig", self.kubeconfig, "--cache-dir",
@@ -210,8 +208,6 @@ class StackRun:
         """``python -m rehearsal <command>`` on this stack's state dir and ports (``up`` without apps if so)."""
         env = {**os.environ, **{f"REHEARSAL_{name}_PORT": str(port) for name, port in self.ports.items()}}
         env.pop("KUBECONFIG", None)
-        if self.kube:
-            env["REHEARSAL_KUBE"] = self.kube
         cmd = [sys.executable, "-m", "rehearsal", command, "--state-dir", str(self.state_dir)]
         if command == "up" and not self.apps:
             cmd.append("--no-apps")

@@ -4,7 +4,7 @@
   Node's Ready condition and its Lease in ``kube-node-lease`` fresh (the node-lifecycle controller then
   lifts the ``not-ready`` taint and keeps it off);
 - watches the pods bound to it (``spec.nodeName``), gives each a network namespace and an address on the
-  bridge, runs its containers through :class:`rehearsal.kubeapi.process_runtime.ProcessRuntime` (env,
+  bridge, runs its containers through :class:`rehearsal.kube.process_runtime.ProcessRuntime` (env,
   valueFrom/envFrom, ``$(VAR)``, probes, restartPolicy, exit codes, graceful termination) inside that
   namespace, and writes what it sees through ``pods/status``;
 - once a deleted pod's containers have stopped, removes its namespace and deletes the pod with grace 0;
@@ -31,7 +31,7 @@ from kubernetes.client.exceptions import ApiException
 
 from rehearsal.kube.api import Api, ApiMirror, NotFound, object_path
 from rehearsal.kube.network import PodNetwork
-from rehearsal.kubeapi.process_runtime import ProcessRuntime
+from rehearsal.kube.process_runtime import ProcessRuntime
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,6 @@ class _NodeStore:
         self.api = api
 
     def get(self, resource: str, namespace: str | None, name: str) -> dict:
-        if resource == "namespaces":
-            # record_event asks whether the namespace terminates; the Node authorizer does not let a
-            # node read namespaces, and the API refuses an Event there anyway.
-            from rehearsal.kubeapi.store import NotFound as StoreNotFound
-
-            raise StoreNotFound(name)
         try:
             return self.api.get(object_path(resource, namespace, name))
         except ApiException as exc:
@@ -71,8 +65,6 @@ class _NodeStore:
             raise
 
     def create(self, resource: str, obj: dict) -> dict:
-        obj = dict(obj)
-        obj.pop("eventTime", None)
         return self.api.create(object_path(resource, obj["metadata"].get("namespace")), obj)
 
 

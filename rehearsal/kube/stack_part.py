@@ -1,4 +1,4 @@
-"""How ``python -m rehearsal up`` runs the real control plane (REHEARSAL_KUBE=real) instead of the emulator.
+"""How ``python -m rehearsal up`` runs its Kubernetes control plane (rehearsal/kube).
 
 Kept apart from rehearsal/stack.py, which calls in here at three points: starting the cluster, cleaning
 up after a daemon that died (network namespaces, veths, the bridge, etcd's tmpfs dir), and which kubectl
@@ -11,15 +11,6 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-
-KUBE_MODES = ("emulator", "real")
-
-
-def kube_mode() -> str:
-    mode = os.environ.get("REHEARSAL_KUBE", "emulator")
-    if mode not in KUBE_MODES:
-        raise ValueError(f"REHEARSAL_KUBE={mode!r}: expected one of {', '.join(KUBE_MODES)}")
-    return mode
 
 
 def start_real_cluster(stack) -> None:
@@ -37,7 +28,6 @@ def start_real_cluster(stack) -> None:
     stack.env["K8S_AUTH_KUBECONFIG"] = str(cluster.kubeconfig)
     # The stack's own kubectl (same version as the server) first on the PATH the env file documents.
     stack.env["PATH"] = f"{cluster.bin.kube_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"
-    stack.env["REHEARSAL_KUBE"] = "real"
     stack.cluster = cluster
     stack._watch_scrape_targets()
 

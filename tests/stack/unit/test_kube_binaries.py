@@ -1,11 +1,10 @@
-"""Where the real control plane's binaries are looked for, and how the stack chooses its Kubernetes API."""
+"""Where the control plane's binaries are looked for, and what a missing build says."""
 
 from __future__ import annotations
 
 import pytest
 
 from rehearsal.kube import binaries
-from rehearsal.kube.stack_part import kube_mode
 
 
 def test_binaries_are_looked_for_in_a_cache_keyed_by_the_pinned_versions(monkeypatch, tmp_path):
@@ -33,12 +32,3 @@ def test_the_pinned_versions_file_is_key_value_lines_with_comments(tmp_path):
     f.write_text("# comment\nKUBERNETES_VERSION=v9.9.9\n\nETCD_VERSION = v3.6.0\n")
     assert binaries.pinned_versions(f) == {"KUBERNETES_VERSION": "v9.9.9", "ETCD_VERSION": "v3.6.0"}
 
-
-def test_rehearsal_kube_selects_the_api_and_refuses_other_values_naming_the_variable(monkeypatch):
-    monkeypatch.delenv("REHEARSAL_KUBE", raising=False)
-    assert kube_mode() == "emulator"
-    monkeypatch.setenv("REHEARSAL_KUBE", "real")
-    assert kube_mode() == "real"
-    monkeypatch.setenv("REHEARSAL_KUBE", "kind")
-    with pytest.raises(ValueError, match="REHEARSAL_KUBE='kind': expected one of emulator, real"):
-        kube_mode()

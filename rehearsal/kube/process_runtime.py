@@ -39,8 +39,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rehearsal.kubeapi.runtime import HOST_IP, AddressAllocator, ContainerObservation, build_status, status_changed
-from rehearsal.kubeapi.store import now_rfc3339
+from rehearsal.kube.pod_status import (
+    HOST_IP,
+    AddressAllocator,
+    ContainerObservation,
+    build_status,
+    kubelet_event,
+    now_rfc3339,
+    status_changed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +144,7 @@ class PodProcs:
 
 
 class ProcessRuntime:
-    """PodRuntime (see ``rehearsal.kubeapi.runtime``) that runs containers as local processes."""
+    """The node agent's runtime: runs each pod's containers as local processes and reports their status."""
 
     def __init__(
         self,
@@ -167,7 +174,7 @@ class ProcessRuntime:
         self._lock = threading.RLock()
         self._probe_pool = ThreadPoolExecutor(max_workers=probe_workers, thread_name_prefix="probe")
         self._closed = threading.Event()
-        self.store = store  # for env from Secrets/ConfigMaps and Events; Cluster.start binds it (bind_store)
+        self.store = store  # for env from Secrets/ConfigMaps, and Events (the node agent's API client)
         # pod uid -> argv prefix that runs a command in the pod's network namespace (the node agent's netns)
         self.command_prefix = command_prefix or (lambda _uid: [])
         self._events: list[tuple[dict, str, str, str]] = []  # written to the store outside our lock
@@ -178,7 +185,7 @@ class ProcessRuntime:
         """The API object store, read for ``valueFrom`` secretKeyRef/configMapKeyRef and ``envFrom``."""
         self.store = store
 
-    # -- PodRuntime ---------------------------------------------------------------------------
+    # -- what the node agent calls ---------------------------------------------------------------------------
 
     def sync(self, pod: dict) -> dict | None:
         if self._closed.is_set():
@@ -679,11 +686,9 @@ class ProcessRuntime:
             events, self._events = self._events, []
         if not events or self.store is None:
             return
-        from rehearsal.kubeapi.controllers.util import record_event
-
         for ref, reason, message, type_ in events:
             try:
-                record_event(self.store, ref, reason, message, component="kubelet", type_=type_)
+                self.store.create("events", kubelet_event(ref, reason, message, type_))
             except Exception:  # events are best effort, as in the kubelet
                 log.debug("could not record event %s", reason, exc_info=True)
 
