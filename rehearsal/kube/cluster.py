@@ -29,10 +29,13 @@ MIRRORED = ("pods", "services", "endpointslices", "httproutes.gateway.networking
 
 class RealCluster:
     def __init__(self, state_dir: Path, *, port: int = 0, relay_ports: tuple[int, ...] = (),
-                 binaries: KubeBinaries | None = None):
+                 binaries: KubeBinaries | None = None, runtime_options: dict | None = None):
+        """``runtime_options`` go to the node agent's ProcessRuntime (e.g. ``backoff_base``,
+        ``backoff_cap``, ``image_map``); None keeps the runtime's defaults."""
         self.state_dir = Path(state_dir)
         self.port = port
         self.relay_ports = relay_ports
+        self.runtime_options = dict(runtime_options or {})
         self.bin = (binaries or locate()).require()
         self.network: PodNetwork | None = None
         self.control_plane: ControlPlane | None = None
@@ -75,7 +78,8 @@ class RealCluster:
         serving = ca.issue("kubelet", NODE_NAME, server=True, dns=(NODE_NAME,), ips=(self.network.gateway,))
         self.agent = NodeAgent(self.state_dir, self.control_plane.kubeconfig_for("node"), self.network,
                                ca_path=ca.cert_path, serving_cert=serving, relay_ports=self.relay_ports,
-                               kubelet_version=self.bin.kubernetes_version).start()
+                               kubelet_version=self.bin.kubernetes_version,
+                               runtime_options=self.runtime_options).start()
         t = self._timed("node_agent", t)
         self.store = ApiMirror(Api(self.kubeconfig), MIRRORED).start()
         self._wait_node_schedulable()

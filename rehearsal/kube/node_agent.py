@@ -71,7 +71,9 @@ class _NodeStore:
 class NodeAgent:
     def __init__(self, state_dir: Path, kubeconfig: Path, network: PodNetwork, *, ca_path: Path,
                  serving_cert, node_name: str = NODE_NAME, relay_ports: tuple[int, ...] = (),
-                 kubelet_version: str = "v1.36.3"):
+                 kubelet_version: str = "v1.36.3", runtime_options: dict | None = None):
+        """``runtime_options``: extra keyword arguments for the pods' ProcessRuntime (``backoff_base``,
+        ``backoff_cap``, ``image_map``, ...)."""
         self.state_dir = Path(state_dir)
         self.api = Api(kubeconfig)
         self.network = network
@@ -81,7 +83,7 @@ class NodeAgent:
         self.ca_path = ca_path
         self.serving_cert = serving_cert
         self.runtime = ProcessRuntime(self.state_dir / "pods", store=_NodeStore(self.api),
-                                      command_prefix=self._netns_prefix)
+                                      command_prefix=self._netns_prefix, **(runtime_options or {}))
         self.pods = ApiMirror(self.api, ("pods",), field_selectors={"pods": f"spec.nodeName={node_name}"})
         self._wake = threading.Event()
         self._stopping = threading.Event()

@@ -1,4 +1,9 @@
-"""Real nginx splitting real traffic between real demo-app processes, configured from cluster objects."""
+"""Real nginx splitting real traffic between real demo-app processes, configured from cluster objects.
+
+The objects live in the real control plane (kube-apiserver; EndpointSlices kept by the controller
+manager); the pods run as processes through the node agent; the traffic plane renders nginx from the
+cluster's watched cache (``RealCluster.store``), as the rehearsal stack runs it.
+"""
 
 from __future__ import annotations
 
@@ -25,33 +30,41 @@ TOLERANCE = 5.0  # percentage points
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """v1 and v2 of the vcci demo app (one pod each, own Service each) behind one nginx."""
+    """v1 and v2 of the vcci demo app (one pod each, own Service each, in one namespace) behind one nginx."""
     tmp = tmp_path_factory.mktemp("traffic")
     with MiniCluster(tmp) as mc:
+        ns = mc.namespace()
         for track, version in (("blue", "v1"), ("green", "v2")):
-            mc.create("pods", pod_manifest(f"vcci-{track}", "vcci", version, labels={"app": "vcci", "track": track}))
-            mc.create("services", service_manifest(f"vcci-{track}", {"app": "vcci", "track": track}))
-        mc.wait_ready("vcci-blue", "vcci-green")
-        wait_until(lambda: mc.ready_addresses("vcci-blue") and mc.ready_addresses("vcci-green"), what="endpoints")
+            ns.create("pods", pod_manifest(f"vcci-{track}", "vcci", version, labels={"app": "vcci", "track": track}))
+            ns.create("services", service_manifest(f"vcci-{track}", {"app": "vcci", "track": track}))
+        ns.wait_ready("vcci-blue", "vcci-green")
+        wait_until(lambda: ns.ready_addresses("vcci-blue") and ns.ready_addresses("vcci-green"), what="endpoints")
         with TrafficPlane(tmp / "nginx", mc.store) as tp:
-            yield mc, tp
+            # The traffic plane renders from the watched cache: start once it has both endpoints.
+            wait_until(lambda: ns.ready_addresses("vcci-blue", cached=True)
+                       and ns.ready_addresses("vcci-green", cached=True), timeout=10, what="endpoints in the cache")
+            tp.sync()
+            yield ns, tp
 
 
 @pytest.fixture
 def routing(stack):
-    """Creates routing objects for one test and removes them afterwards."""
-    mc, tp = stack
+    """Creates routing objects for one test (through the API) and removes them afterwards; each change is
+    served by nginx once the watched cache the traffic plane renders from has it."""
+    ns, tp = stack
     created = []
 
     def create(resource: str, obj: dict) -> None:
-        obj.setdefault("metadata", {}).setdefault("namespace", "default")
-        mc.store.create(resource, obj)
-        created.append((resource, obj["metadata"]["name"]))
+        name = obj["metadata"]["name"]
+        ns.create(resource, obj)
+        created.append((resource, name))
+        wait_until(lambda: ns.in_mirror(resource, name), timeout=10, what=f"{resource} {name} in the cache")
         tp.sync()
 
     yield create
     for resource, name in created:
-        mc.store.delete(resource, "default", name)
+        ns.delete(resource, name)
+        wait_until(lambda r=resource, n=name: not ns.in_mirror(r, n), timeout=10, what=f"{resource} {name} gone")
     tp.sync()
 
 
@@ -67,7 +80,7 @@ def ingress(name: str, host: str, svc: str, annotations: dict | None = None) -> 
 
 
 def test_httproute_90_10_split_is_measured_within_5_points(stack, routing):
-    _mc, tp = stack
+    _ns, tp = stack
     routing(HTTPROUTES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
                          "metadata": {"name": "vcci"},
                          "spec": {"hostnames": ["vcci.rehearsal.test"], "rules": [{"backendRefs": [
@@ -80,7 +93,7 @@ def test_httproute_90_10_split_is_measured_within_5_points(stack, routing):
 
 
 def test_ingress_nginx_canary_weight_10_is_measured_within_5_points(stack, routing):
-    _mc, tp = stack
+    _ns, tp = stack
     routing(INGRESSES, ingress("cbam", "cbam.rehearsal.test", "vcci-blue"))
     routing(INGRESSES, ingress("cbam-canary", "cbam.rehearsal.test", "vcci-green",
                                {"nginx.ingress.kubernetes.io/canary": "true",
@@ -92,7 +105,7 @@ def test_ingress_nginx_canary_weight_10_is_measured_within_5_points(stack, routi
 
 
 def test_openshift_route_90_10_split_is_measured_within_5_points(stack, routing):
-    _mc, tp = stack
+    _ns, tp = stack
     routing(ROUTES, {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": "csrd"},
                      "spec": {"host": "csrd.rehearsal.test",
                               "to": {"kind": "Service", "name": "vcci-blue", "weight": 90},
@@ -104,7 +117,7 @@ def test_openshift_route_90_10_split_is_measured_within_5_points(stack, routing)
 
 
 def test_canary_weight_total_1000_with_weight_100_is_measured_as_10_percent(stack, routing):
-    _mc, tp = stack
+    _ns, tp = stack
     routing(INGRESSES, ingress("tot", "tot.rehearsal.test", "vcci-blue"))
     routing(INGRESSES, ingress("tot-canary", "tot.rehearsal.test", "vcci-green",
                                {"nginx.ingress.kubernetes.io/canary": "true",
@@ -118,7 +131,7 @@ def test_canary_weight_total_1000_with_weight_100_is_measured_as_10_percent(stac
 
 
 def test_weight_annotation_on_the_primary_ingress_changes_nothing(stack, routing):
-    _mc, tp = stack
+    _ns, tp = stack
     # The primary carries a weight of 50 that the controller must ignore; the canary's own 10 applies.
     routing(INGRESSES, ingress("solo", "solo.rehearsal.test", "vcci-blue",
                                {"nginx.ingress.kubernetes.io/canary-weight": "50"}))
@@ -132,7 +145,7 @@ def test_weight_annotation_on_the_primary_ingress_changes_nothing(stack, routing
 
 
 def test_canary_by_header_always_and_never_override_the_weight(stack, routing):
-    _mc, tp = stack
+    _ns, tp = stack
     routing(INGRESSES, ingress("hdr", "hdr.rehearsal.test", "vcci-blue"))
     routing(INGRESSES, ingress("hdr-canary", "hdr.rehearsal.test", "vcci-green",
                                {"nginx.ingress.kubernetes.io/canary": "true",
@@ -145,7 +158,7 @@ def test_canary_by_header_always_and_never_override_the_weight(stack, routing):
 
 
 def test_canary_by_header_value_routes_only_that_exact_value_to_the_canary(stack, routing):
-    _mc, tp = stack
+    _ns, tp = stack
     routing(INGRESSES, ingress("hv", "hv.rehearsal.test", "vcci-blue"))
     routing(INGRESSES, ingress("hv-canary", "hv.rehearsal.test", "vcci-green",
                                {"nginx.ingress.kubernetes.io/canary": "true",
@@ -158,13 +171,13 @@ def test_canary_by_header_value_routes_only_that_exact_value_to_the_canary(stack
 
 
 def test_unknown_host_gets_404_and_healthz_answers(stack):
-    _mc, tp = stack
+    _ns, tp = stack
     assert count_versions(tp.url, "nobody.rehearsal.test", 5) == {"status 404": 5}
     assert tp.served_hash() == tp.current_hash
 
 
 def test_twenty_graceful_reloads_under_load_fail_no_request(stack, routing):
-    _mc, tp = stack
+    ns, tp = stack
     route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "reload"},
              "spec": {"hostnames": ["reload.rehearsal.test"], "rules": [{"backendRefs": [
                  {"name": "vcci-blue", "port": 80, "weight": 50}, {"name": "vcci-green", "port": 80, "weight": 50}]}]}}
@@ -173,9 +186,9 @@ def test_twenty_graceful_reloads_under_load_fail_no_request(stack, routing):
     load = LoadGenerator(tp.url, ["reload.rehearsal.test"], rps=60, duration=60, path="/health/live").start()
     try:
         for i in range(20):
-            current = tp.store.get(HTTPROUTES, "default", "reload")
+            current = ns.get(HTTPROUTES, "reload")
             current["spec"]["rules"][0]["backendRefs"][0]["weight"] = 40 + (i % 2) * 20
-            tp.store.update(HTTPROUTES, current)
+            ns.replace(HTTPROUTES, current)
             # The controller notices the change, debounces, renders and reloads on its own.
             wait_until(lambda n=i: tp.reloads >= reloads_before + n + 1, timeout=10, what="reload")
             wait_until(lambda: tp.served_hash() == tp.current_hash, timeout=10, what="new config served")
@@ -190,14 +203,14 @@ def test_twenty_graceful_reloads_under_load_fail_no_request(stack, routing):
 
 
 def test_reloads_while_slow_requests_are_in_flight_fail_none_of_them(stack, routing):
-    mc, tp = stack
+    ns, tp = stack
     # A pod whose API answers take 1.5 s: every reload happens with requests half-way through nginx.
-    mc.create("pods", pod_manifest("vcci-slow", "vcci", "v3", labels={"app": "vcci", "track": "slow"},
+    ns.create("pods", pod_manifest("vcci-slow", "vcci", "v3", labels={"app": "vcci", "track": "slow"},
                                    env={"FAULT_LATENCY_MS": "1500"}))
-    mc.create("services", service_manifest("vcci-slow", {"app": "vcci", "track": "slow"}))
+    ns.create("services", service_manifest("vcci-slow", {"app": "vcci", "track": "slow"}))
     try:
-        mc.wait_ready("vcci-slow")
-        wait_until(lambda: mc.ready_addresses("vcci-slow"), what="slow endpoint")
+        ns.wait_ready("vcci-slow")
+        wait_until(lambda: ns.ready_addresses("vcci-slow"), what="slow endpoint")
         routing(HTTPROUTES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
                              "metadata": {"name": "slow"},
                              "spec": {"hostnames": ["slow.rehearsal.test"], "rules": [{"backendRefs": [
@@ -210,11 +223,11 @@ def test_reloads_while_slow_requests_are_in_flight_fail_none_of_them(stack, rout
         try:
             wait_until(lambda: len(load.results) >= 10, timeout=10, what="slow requests answered")
             for i in range(5):
-                current = tp.store.get(HTTPROUTES, "default", "slow")
+                current = ns.get(HTTPROUTES, "slow")
                 # Another host name on the route: a new configuration, while slow.rehearsal.test keeps its backend.
                 current["spec"]["hostnames"] = ["slow.rehearsal.test", f"slow-{i}.rehearsal.test"]
                 changed_at = time.time()
-                tp.store.update(HTTPROUTES, current)
+                ns.replace(HTTPROUTES, current)
                 reloads = tp.reloads
                 wait_until(lambda n=reloads: tp.reloads > n, timeout=10, what="reload")
                 wait_until(lambda: tp.served_hash() == tp.current_hash, timeout=10, what="new config served")
@@ -224,8 +237,8 @@ def test_reloads_while_slow_requests_are_in_flight_fail_none_of_them(stack, rout
         finally:
             summary = load.stop()
     finally:
-        mc.store.mark_deleting("pods", "default", "vcci-slow", 0)
-        mc.store.delete("services", "default", "vcci-slow")
+        ns.delete_pod("vcci-slow", grace=0)
+        ns.delete("services", "vcci-slow")
     records = [r for r in load.results if r["status"]]
     spanning = [sum(1 for r in records if r["t"] <= start and r["t"] + r["latency_ms"] / 1000 >= end)
                 for start, end in reload_windows]
@@ -238,8 +251,8 @@ def test_reloads_while_slow_requests_are_in_flight_fail_none_of_them(stack, rout
 
 
 def test_stopping_the_traffic_plane_leaves_no_nginx_process(tmp_path, stack):
-    mc, _tp = stack
-    tp = TrafficPlane(tmp_path / "nginx2", mc.store).start()
+    ns, _tp = stack
+    tp = TrafficPlane(tmp_path / "nginx2", ns.store).start()
     master = int((tmp_path / "nginx2" / "nginx.pid").read_text())
     workers = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
     assert workers
