@@ -1,6 +1,8 @@
-"""The real kubectl v1.32, unchanged, against the Kubernetes API emulator.
+"""The real kubectl, unchanged, against the rehearsal's real control plane.
 
-Each test drives kubectl as a user would and reads the resulting objects back from the API.
+kubectl is the one built with the control plane (kube-apiserver v1.36.3, controller manager, scheduler,
+etcd); pods run on the node agent's process runtime as the demo app (see ``kube_manifests``). Each test
+drives kubectl as a user would and reads the resulting objects back from the API.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import re
 
 import pytest
 
-from tests.stack.integration.kube_manifests import deployment
+from tests.stack.integration.kube_manifests import V1, V2, V3, deployment, job
 
-ROLLOUT_TIMEOUT = "60s"
+ROLLOUT_TIMEOUT = "90s"
+SIDECAR = "rehearsal/cbam:1.0.0"
 
 
 def configmap(name: str, labels: dict | None = None, data: dict | None = None) -> dict:
@@ -72,7 +75,7 @@ def test_apply_removes_a_field_dropped_from_the_manifest(kubectl, namespace):
 
 
 def test_create_namespace_and_configmap_with_typed_commands(kubectl, namespace):
-    # kubectl 1.32's typed clients (create namespace/configmap/secret ...) send protobuf request bodies.
+    # kubectl's typed clients (create namespace/configmap/secret ...) send protobuf request bodies.
     ns = "typed-" + namespace[-8:]
     kubectl("create", "namespace", ns)
     try:
@@ -113,8 +116,8 @@ def test_get_with_label_selector_returns_exactly_the_matching_objects(kubectl, l
                                                                       selector, expected):
     listed = kubectl.json("configmaps", "-n", labelled_configmaps, "-l", selector)
     names = {item["metadata"]["name"] for item in listed["items"]}
-    # kube-root-ca.crt (if the emulator publishes it) has no labels, so it never matches a selector
-    # that requires a label; "!tier" may legitimately include it.
+    # kube-root-ca.crt (the controller manager publishes it in every namespace) has no labels, so it
+    # never matches a selector that requires a label; "!tier" may legitimately include it.
     names.discard("kube-root-ca.crt")
     assert names == expected
 
@@ -155,8 +158,10 @@ def test_patch_json_with_a_failing_test_op_changes_nothing(kubectl, namespace):
 def test_patch_strategic_merges_containers_by_name(kubectl, namespace):
     manifest = deployment("web")
     manifest["spec"]["template"]["spec"]["containers"] = [
-        {"name": "app", "image": "rehearsal/web:1.0", "env": [{"name": "MODE", "value": "live"}]},
-        {"name": "sidecar", "image": "rehearsal/proxy:1.0", "env": [{"name": "PROXY", "value": "on"}]},
+        {"name": "app", "image": V1, "env": [{"name": "MODE", "value": "live"}]},
+        # A second demo app on its own port, so both containers of the pod can run side by side.
+        {"name": "sidecar", "image": SIDECAR, "ports": [{"containerPort": 8081}],
+         "env": [{"name": "PROXY", "value": "on"}]},
     ]
     kubectl.apply(manifest, "-n", namespace)
     before = kubectl.json("deployment", "web", "-n", namespace)["spec"]["template"]["spec"]["containers"]
@@ -168,7 +173,7 @@ def test_patch_strategic_merges_containers_by_name(kubectl, namespace):
     after = kubectl.json("deployment", "web", "-n", namespace)["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in after] == ["app", "sidecar"]
     assert after[0] == before[0]
-    assert after[1]["image"] == "rehearsal/proxy:1.0"
+    assert after[1]["image"] == SIDECAR
     assert {e["name"]: e["value"] for e in after[1]["env"]} == {"PROXY": "on", "DEBUG": "1"}
 
 
@@ -188,24 +193,24 @@ def test_patch_strategic_delete_directive_removes_one_env_entry(kubectl, namespa
 
 
 def test_set_image_creates_a_new_replicaset_at_revision_2(kubectl, namespace):
-    kubectl.apply(deployment("web", image="rehearsal/web:1.0", replicas=2), "-n", namespace)
+    kubectl.apply(deployment("web", image=V1, replicas=2), "-n", namespace)
     rollout_status(kubectl, namespace, "web")
 
-    kubectl("set", "image", "deployment/web", "web=rehearsal/web:2.0", "-n", namespace)
+    kubectl("set", "image", "deployment/web", f"web={V2}", "-n", namespace)
     rollout_status(kubectl, namespace, "web")
 
     deploy = kubectl.json("deployment", "web", "-n", namespace)
     assert revision(deploy) == "2"
     sets = {revision(rs): rs for rs in replicasets_of(kubectl, namespace, deploy)}
     assert set(sets) == {"1", "2"}
-    assert template_image(sets["1"]) == "rehearsal/web:1.0"
-    assert template_image(sets["2"]) == "rehearsal/web:2.0"
+    assert template_image(sets["1"]) == V1
+    assert template_image(sets["2"]) == V2
     assert sets["2"]["spec"]["replicas"] == 2
     assert sets["1"]["spec"]["replicas"] == 0  # old ReplicaSet kept, scaled to zero
     assert deploy["status"]["updatedReplicas"] == 2
     pods = kubectl.json("pods", "-n", namespace, "-l", "app=web")["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-    assert {p["spec"]["containers"][0]["image"] for p in live} == {"rehearsal/web:2.0"}
+    assert {p["spec"]["containers"][0]["image"] for p in live} == {V2}
 
 
 def test_scale_changes_replicas_and_ready_pods_follow(kubectl, namespace, wait_until):
@@ -245,7 +250,8 @@ def test_rollout_status_returns_zero_when_the_rollout_completes(kubectl, namespa
 
 
 def test_rollout_status_fails_when_progress_deadline_is_exceeded(kubectl, namespace):
-    manifest = deployment("stuck", image="rehearsal/web:never-ready", replicas=1, progressDeadlineSeconds=2)
+    # FAULT_READINESS_FAIL: the demo app answers /health/ready with 503 forever, so the pod never gets ready.
+    manifest = deployment("stuck", replicas=1, env={"FAULT_READINESS_FAIL": "1"}, progressDeadlineSeconds=2)
     kubectl.apply(manifest, "-n", namespace)
     proc = rollout_status(kubectl, namespace, "stuck", check=False)
     assert proc.returncode != 0
@@ -257,11 +263,11 @@ def test_rollout_status_fails_when_progress_deadline_is_exceeded(kubectl, namesp
 
 @pytest.fixture
 def three_revisions(kubectl, namespace):
-    """Deployment ``web`` rolled out at images 1.0, 2.0 and 3.0 (revisions 1, 2, 3)."""
-    kubectl.apply(deployment("web", image="rehearsal/web:1.0", replicas=1), "-n", namespace)
+    """Deployment ``web`` rolled out at images V1, V2 and V3 (revisions 1, 2, 3)."""
+    kubectl.apply(deployment("web", image=V1, replicas=1), "-n", namespace)
     rollout_status(kubectl, namespace, "web")
-    for version in ("2.0", "3.0"):
-        kubectl("set", "image", "deployment/web", f"web=rehearsal/web:{version}", "-n", namespace)
+    for image in (V2, V3):
+        kubectl("set", "image", "deployment/web", f"web={image}", "-n", namespace)
         rollout_status(kubectl, namespace, "web")
     return namespace
 
@@ -272,7 +278,7 @@ def test_rollout_history_lists_every_revision(kubectl, three_revisions):
     assert revisions == ["1", "2", "3"]
 
     detail = kubectl("rollout", "history", "deployment/web", "-n", three_revisions, "--revision=2")
-    assert "rehearsal/web:2.0" in detail.stdout
+    assert V2 in detail.stdout
 
 
 def test_rollout_undo_returns_to_the_previous_revision(kubectl, three_revisions):
@@ -280,11 +286,11 @@ def test_rollout_undo_returns_to_the_previous_revision(kubectl, three_revisions)
     kubectl("rollout", "undo", "deployment/web", "-n", ns)
     rollout_status(kubectl, ns, "web")
     deploy = kubectl.json("deployment", "web", "-n", ns)
-    assert template_image(deploy) == "rehearsal/web:2.0"
+    assert template_image(deploy) == V2
     assert revision(deploy) == "4"  # the reused ReplicaSet moves to a new revision, as kube does
     live = [p for p in kubectl.json("pods", "-n", ns, "-l", "app=web")["items"]
             if not p["metadata"].get("deletionTimestamp")]
-    assert {p["spec"]["containers"][0]["image"] for p in live} == {"rehearsal/web:2.0"}
+    assert {p["spec"]["containers"][0]["image"] for p in live} == {V2}
 
 
 def test_rollout_undo_to_revision_restores_that_revisions_template(kubectl, three_revisions):
@@ -292,9 +298,9 @@ def test_rollout_undo_to_revision_restores_that_revisions_template(kubectl, thre
     kubectl("rollout", "undo", "deployment/web", "-n", ns, "--to-revision=1")
     rollout_status(kubectl, ns, "web")
     deploy = kubectl.json("deployment", "web", "-n", ns)
-    assert template_image(deploy) == "rehearsal/web:1.0"
+    assert template_image(deploy) == V1
     current = [rs for rs in replicasets_of(kubectl, ns, deploy) if rs["spec"]["replicas"] > 0]
-    assert [template_image(rs) for rs in current] == ["rehearsal/web:1.0"]
+    assert [template_image(rs) for rs in current] == [V1]
 
 
 # -- delete ---------------------------------------------------------------------------------
@@ -318,8 +324,8 @@ def test_delete_namespace_waits_until_it_and_everything_in_it_are_gone(kubectl, 
     kubectl.apply([deployment("web", replicas=2), configmap("settings", data={"k": "v"}), service], "-n", namespace)
     rollout_status(kubectl, namespace, "web")
 
-    # Without --wait=false kubectl waits for the namespace itself to be gone: the emulator marks it
-    # Terminating, empties it (pods terminate gracefully) and only then removes it, as kube does.
+    # Without --wait=false kubectl waits for the namespace itself to be gone: the namespace controller
+    # marks it Terminating, empties it (pods terminate gracefully) and only then removes it.
     proc = kubectl("delete", "namespace", namespace, "--timeout=60s", timeout=90)
     assert f'namespace "{namespace}" deleted' in proc.stdout
     assert not kubectl.exists("namespace", namespace)
@@ -442,19 +448,11 @@ def test_explain_describes_a_field_from_the_served_openapi(kubectl):
 
 
 def test_logs_of_a_deployment_pod_come_from_the_runtime(kubectl, namespace):
-    kubectl.apply(deployment("web", image="rehearsal/web:1.0"), "-n", namespace)
+    kubectl.apply(deployment("web", image=V1), "-n", namespace)
     rollout_status(kubectl, namespace, "web")
     proc = kubectl("logs", "deployment/web", "-n", namespace)
-    assert "rehearsal/web:1.0" in proc.stdout
-
-
-def job(name: str, exit_code: int = 0) -> dict:
-    return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
-            {"name": "migrate", "image": "rehearsal/migrate:1.0",
-             "env": [{"name": "REHEARSAL_EXIT_CODE", "value": str(exit_code)}]}]}}},
-    }
+    # What the container itself wrote: the demo app's start-up line, with the version from the image tag.
+    assert "vcci 1.0.0 listening on http://" in proc.stdout
 
 
 def test_job_that_exits_0_completes(kubectl, namespace):

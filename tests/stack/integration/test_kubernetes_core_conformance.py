@@ -1,4 +1,6 @@
-"""The kubernetes.core collection, unchanged, run by the real ansible-playbook against the API emulator.
+"""The kubernetes.core collection, unchanged, run by the real ansible-playbook against the rehearsal's
+real control plane (kube-apiserver, controller manager, scheduler, etcd; pods run on the node agent's
+process runtime as the demo app, see ``kube_manifests``).
 
 Every playbook authenticates through ``K8S_AUTH_KUBECONFIG`` (set by the ``ansible_playbook`` fixture);
 results come from the ``ansible.posix.json`` callback and the cluster is read back with kubectl.
@@ -8,9 +10,9 @@ from __future__ import annotations
 
 import copy
 
-from tests.stack.integration.kube_manifests import deployment
+from tests.stack.integration.kube_manifests import V1, V2, deployment, job
 
-WAIT = {"wait": True, "wait_timeout": 60, "wait_sleep": 1}
+WAIT = {"wait": True, "wait_timeout": 90, "wait_sleep": 1}
 
 
 def configmap(name: str, namespace: str, data: dict | None = None, labels: dict | None = None) -> dict:
@@ -97,9 +99,9 @@ def test_k8s_scale_with_wait_returns_with_the_new_replicas_ready(ansible_playboo
 
 
 def test_k8s_rollback_restores_the_previous_revisions_image(ansible_playbook, kubectl, namespace, wait_until):
-    v1 = deployment("web", namespace=namespace, image="rehearsal/web:1.0")
+    v1 = deployment("web", namespace=namespace, image=V1)
     v2 = copy.deepcopy(v1)
-    v2["spec"]["template"]["spec"]["containers"][0]["image"] = "rehearsal/web:2.0"
+    v2["spec"]["template"]["spec"]["containers"][0]["image"] = V2
     run = ansible_playbook([
         {"name": "release 1", "kubernetes.core.k8s": {"apply": True, "definition": v1, **WAIT}},
         {"name": "release 2", "kubernetes.core.k8s": {"apply": True, "definition": v2, **WAIT}},
@@ -115,14 +117,14 @@ def test_k8s_rollback_restores_the_previous_revisions_image(ansible_playbook, ku
         live = kubectl.json("deployment", "web", "-n", namespace)
         return live["spec"]["template"]["spec"]["containers"][0]["image"]
 
-    assert image() == "rehearsal/web:1.0"
-    kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s", timeout=120)
+    assert image() == V1
+    kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=90s", timeout=120)
 
     def live_pod_images():
         pods = kubectl.json("pods", "-n", namespace, "-l", "app=web")["items"]
         return {p["spec"]["containers"][0]["image"] for p in pods if not p["metadata"].get("deletionTimestamp")}
 
-    wait_until(lambda: live_pod_images() == {"rehearsal/web:1.0"}, 30, "pods back on image 1.0")
+    wait_until(lambda: live_pod_images() == {V1}, 30, "pods back on image V1")
 
 
 def test_k8s_apply_twice_reports_no_change_the_second_time(ansible_playbook, kubectl, namespace):
@@ -168,12 +170,7 @@ def test_k8s_check_mode_changes_nothing_in_the_cluster(ansible_playbook, kubectl
 
 
 def migration_job(name: str, namespace: str, exit_code: int = 0) -> dict:
-    return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
-        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
-            {"name": "migrate", "image": "rehearsal/migrate:1.0",
-             "env": [{"name": "REHEARSAL_EXIT_CODE", "value": str(exit_code)}]}]}}},
-    }
+    return job(name, exit_code, namespace=namespace, message="migration 1.0.0")
 
 
 def test_k8s_wait_condition_on_a_job_and_k8s_log_of_its_pod(ansible_playbook, namespace):
@@ -187,7 +184,7 @@ def test_k8s_wait_condition_on_a_job_and_k8s_log_of_its_pod(ansible_playbook, na
     job = run.result("run migration")["result"]
     assert job["status"]["succeeded"] == 1
     assert any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"])
-    assert "rehearsal/migrate:1.0" in run.result("migration log")["log"]
+    assert "migration 1.0.0 done" in run.result("migration log")["log"]
 
 
 def test_k8s_wait_condition_fails_the_task_when_the_job_fails(ansible_playbook, kubectl, namespace, wait_until):
