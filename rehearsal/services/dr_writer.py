@@ -97,11 +97,16 @@ class DrWriter:
                     conn = self._connect(address)
                     conn.execute("SET statement_timeout = '5s'")
                 seq = self._seq + 1
-                lsn = conn.execute(f"INSERT INTO {TABLE} VALUES (%s, now()) RETURNING pg_current_wal_lsn()::text",
-                                   (seq,)).fetchone()[0]
+                lsn = conn.execute(f"INSERT INTO {TABLE} VALUES (%s, now())"
+                                   " RETURNING pg_current_wal_insert_lsn()::text", (seq,)).fetchone()[0]
                 self._seq = seq
                 with self._lock:
                     self.acks.append((seq, time.monotonic(), time.time(), address, lsn))
+                # The commit record comes after the row: the insert position once the commit returned is the
+                # end of the WAL this acknowledgement needs (one writer, so nothing else is in between).
+                lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+                with self._lock:
+                    self.acks[-1] = (*self.acks[-1][:4], lsn)
             except Exception as exc:  # every failure is a reconnect: that is the client's view of the outage
                 if conn is not None:
                     with contextlib.suppress(Exception):

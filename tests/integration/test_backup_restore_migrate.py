@@ -489,16 +489,14 @@ def test_manifest_never_contains_the_app_password(pg, backup_dir, work):
 
 
 # ---------------------------------------------------------------------------------------------
-# k8s_job mode, against the rehearsal Kubernetes API emulator; the process runtime runs the Job's
-# container command (psql) for real, so the Job really migrates the app database.
+# k8s_job mode, against the rehearsal's control plane; the node agent runs the Job's container command
+# (psql) for real, in the pod's network namespace, reaching PostgreSQL through the relay of its port.
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
-def kube(tmp_path):
-    from rehearsal.kubeapi.cluster import Cluster
-    from rehearsal.kubeapi.process_runtime import ProcessRuntime
+def kube(pg, tmp_path):
+    from tests.fixtures.kube import start_cluster
 
-    cluster = Cluster(tmp_path / "kube", runtime=ProcessRuntime(tmp_path / "pods"))
-    cluster.start()
+    cluster = start_cluster(tmp_path / "kube", relay_ports=(pg.port,))
     try:
         yield cluster
     finally:

@@ -1,4 +1,4 @@
-"""greenlang.launch.canary_weight through ansible-playbook against the Kubernetes API emulator.
+"""greenlang.launch.canary_weight through ansible-playbook against the rehearsal's kube-apiserver.
 
 Uses the shared ``kubectl``, ``namespace`` and ``ansible_playbook`` fixtures of
 tests/integration/conftest.py: objects are created and read back with the real kubectl,
@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
-pytest.importorskip("rehearsal.kubeapi.cluster", reason="Kubernetes API emulator not available")
 
 NGX = "nginx.ingress.kubernetes.io/"
 
@@ -158,7 +156,7 @@ class RacingClient:
     """kubernetes.core's real client, with another writer changing the object just before the module's writes.
 
     ``race(attempt)`` runs (a real kubectl call) before each of the first ``races`` replaces, so that
-    replace carries a resourceVersion that is no longer current and the emulator answers a real 409.
+    replace carries a resourceVersion that is no longer current and kube-apiserver answers a real 409.
     """
 
     def __init__(self, client, race, races=1):

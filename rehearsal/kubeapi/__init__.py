@@ -1,1 +1,0 @@
-"""A Kubernetes API emulator that kubectl and kubernetes.core use unchanged."""
