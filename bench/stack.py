@@ -4,30 +4,26 @@
 Runs a stack of its own (temp state dir under /tmp, free loopback ports through the
 REHEARSAL_*_PORT variables), so a developer's stack on the default ports is not touched:
 
-1. cold ``up`` time (fresh state dir: initdb, CA, every component, the three v1 apps);
+1. cold ``up`` time (fresh state dir: initdb, CA, every component, the three v1 apps), broken down by
+   control-plane part (pod network, etcd and kube-apiserver until /readyz, CRDs, node agent, node
+   schedulable); target < 30 s;
 2. deploys a v2 Deployment (2 replicas) beside v1 for every app, so 3 apps x 2 versions x
    2 replicas run, and puts cbam v2 behind an ingress-nginx canary Ingress;
 3. under steady load on all three hosts through nginx, toggles the canary weight with
    ``kubectl annotate`` ``--reloads`` times; after each change it waits until nginx serves the new
    configuration (the X-Config-Hash of /healthz changes), so every change is a live reload;
    prints the failed requests (connection errors and 5xx; target 0) and the reload latency;
-4. the stack's resident memory: every process of it (daemon, PostgreSQL and its backends,
-   Prometheus, nginx master and workers, the 12 pods), as RSS (target < 1.5 GiB) and PSS
-   (shared pages counted once);
-5. ``down`` time, then checks that no process refers to the state dir and no port listens.
-
-With ``--kube real`` the stack runs the real control plane (etcd, kube-apiserver, controller manager,
-scheduler, node agent; pods in network namespaces): the cold ``up`` is then broken down by part (pod
-network, control plane until /readyz, CRDs, node agent, node schedulable), memory counts the control
-plane's processes, the RSS target is the real control plane's (< 2 GiB), and ``down`` is also checked
-for network namespaces, veths, the bridge and etcd's tmpfs data.
+4. the stack's resident memory: every process of it (daemon with the node agent, etcd, kube-apiserver,
+   controller manager, scheduler, PostgreSQL and its backends, Prometheus, nginx master and workers,
+   the 12 pods), as RSS (target < 2 GiB) and PSS (shared pages counted once);
+5. ``down`` time, then checks that no process refers to the state dir, no port listens, and no network
+   namespace, veth, bridge or etcd tmpfs dir of the stack is left.
 
 Exit status 0 when the run completed and nothing was left behind (targets are reported, not
 enforced). Takes about a minute.
 
     .venv/bin/python bench/stack.py
     .venv/bin/python bench/stack.py --reloads 40 --rps 50
-    .venv/bin/python bench/stack.py --kube real
 """
 
 from __future__ import annotations
@@ -54,7 +50,8 @@ API_CALLS = {
     "csrd": ("/api/v1/calculate", {"datapoints": [{"code": "E1-6_scope1", "value": 1}]}),
 }
 WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
-RSS_TARGET = {"emulator": 1.5 * 2**30, "real": 2 * 2**30}
+RSS_TARGET = 2 * 2**30
+UP_TARGET_SECONDS = 30
 
 
 def memory_kib(pid: int) -> tuple[int, int]:
@@ -69,10 +66,9 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def component(pid: int, daemon_pid: int | None, kube: str = "emulator") -> str:
+def component(pid: int, daemon_pid: int | None) -> str:
     if pid == daemon_pid:
-        return ("daemon (node agent, API mirror, webhook, syncs)" if kube == "real"
-                else "daemon (API server, controllers, kubelet, webhook, syncs)")
+        return "daemon (node agent, API mirror, webhook, syncs)"
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -173,17 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reloads", type=int, default=20, help="nginx reloads under load (default 20)")
     parser.add_argument("--rps", type=float, default=30, help="requests per second per app host (default 30)")
-    parser.add_argument("--kube", choices=["emulator", "real"], default="emulator",
-                        help="Kubernetes API of the stack (default emulator)")
     args = parser.parse_args(argv)
 
-    stack = BenchStack(prefix="greenlang-bench-stack-", kube=args.kube).prepare()
+    stack = BenchStack(prefix="greenlang-bench-stack-").prepare()
     print(f"state dir {stack.state_dir}, ports {stack.ports}")
     completed = False
     daemon_pid = None
     try:
         stack.up()
-        print(f"cold up:            {stack.up_seconds:6.1f} s ({args.kube} Kubernetes API, with the v1 apps)")
+        print(f"cold up:            {stack.up_seconds:6.1f} s (with the v1 apps; target < {UP_TARGET_SECONDS} s: "
+              f"{'met' if stack.up_seconds < UP_TARGET_SECONDS else 'MISSED'})")
         status = json.loads((stack.state_dir / "status.json").read_text())["components"]["kube-apiserver"]
         if "startup_seconds" in status:
             print(f"  control plane parts: {status['startup_seconds']} s; server {status.get('version')}")
@@ -216,12 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         for pid in stack_pids(stack.state_dir, {daemon_pid} if daemon_pid else set()):
             rss, pss = memory_kib(pid)
             total_rss, total_pss = total_rss + rss, total_pss + pss
-            entry = by_component.setdefault(component(pid, daemon_pid, args.kube), [0, 0, 0])
+            entry = by_component.setdefault(component(pid, daemon_pid), [0, 0, 0])
             entry[0], entry[1], entry[2] = entry[0] + 1, entry[1] + rss, entry[2] + pss
         print(f"memory with {len(running)} pods running (3 apps x 2 versions x 2 replicas):")
         for name, (count, rss, pss) in sorted(by_component.items(), key=lambda kv: -kv[1][1]):
             print(f"  {name:58} {count:3} proc  RSS {rss / 1024:7.1f} MiB  PSS {pss / 1024:7.1f} MiB")
-        target = RSS_TARGET[args.kube]
+        target = RSS_TARGET
         print(f"  total RSS {total_rss / 1024:.1f} MiB (target < {target / 2**20:.0f} MiB: "
               f"{'met' if total_rss * 1024 < target else 'MISSED'}), total PSS {total_pss / 1024:.1f} MiB")
         completed = True

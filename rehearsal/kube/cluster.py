@@ -2,7 +2,7 @@
 
 ``RealCluster(state_dir, port=...).start()`` leaves ``state_dir/kubeconfig`` (admin token, the stack's
 CA) pointing at kube-apiserver; ``store`` is a watched cache of the objects the traffic plane and the
-scrape-target sync read (same read interface as the emulator's object store); ``stop()`` stops the
+scrape-target sync read (``get``/``list``/``subscribe``); ``stop()`` stops the
 node agent (and so every pod), the control plane and removes the pod network.
 """
 

@@ -196,8 +196,6 @@ class TrafficPlane:
 
     def _render(self) -> str:
         served = getattr(self.store, "resources", RESOURCES)  # the API mirror lists only what it watches
-        if callable(served):  # the emulator's ObjectStore.resources() is a method (the kinds it holds)
-            served = served()
         objects = {r: self.store.list(r)[0] for r in RESOURCES if r in served}
         user = None
         if os.geteuid() == 0:  # as root, nginx workers would drop to "nobody" and lose the state dir

@@ -1,6 +1,6 @@
 """canary_weight, metric_gate and parity_check on the real rehearsal stack, run through ansible-playbook.
 
-One stack for the session (``rehearsal_stack``: kube API emulator with process pods, nginx configured from
+One stack for the session (``rehearsal_stack``: kube-apiserver with the node agent's process pods, nginx configured from
 the routing objects, Prometheus scraping the ready pods every second). Each test deploys its own stable and
 canary Deployments, Services and routing object in a namespace of its own, and measures what a user would:
 

@@ -1,4 +1,4 @@
-"""`python -m rehearsal up --kube real`: the real control plane built from source, the node agent, pods
+"""`python -m rehearsal up`: the real control plane built from source, the node agent, pods
 in network namespaces, the traffic plane on EndpointSlices, and a `down` that leaves nothing behind.
 
 One stack for the module (no apps: each test deploys what it needs in its own namespace); the last test
@@ -38,7 +38,7 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
 def stack():
     missing = locate().missing()
     assert not missing, f"the control plane is not built ({missing}): run `make setup` (tools/build-kube.sh)"
-    run = StackRun(apps=False, kube="real", prefix="greenlang-test-real-").up()
+    run = StackRun(apps=False, prefix="greenlang-test-real-").up()
     try:
         yield run
     finally:
