@@ -2,8 +2,8 @@
 
 Pods whose image is ``rehearsal/<app>:<version>`` run ``python -m rehearsal.apps.demo_app`` (or the
 container's own ``command``/``args``) with APP_NAME/APP_VERSION/LISTEN_HOST/PORT set, bound to the pod's
-address (the node agent runs the command in the pod's network namespace). What the kubelet does with containers is copied where a user would notice it
-(https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/):
+address (the node agent runs the command in the pod's network namespace). What the kubelet does
+with containers is copied where a user would notice it (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/):
 
 - probes are real: ``httpGet`` (2xx/3xx is success), ``tcpSocket`` and ``exec``, honouring
   initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and failureThreshold
