@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Wall time of a whole launch-day rehearsal, split into holds and automation, per app.
+"""Wall time of a whole launch-day rehearsal, split into holds and automation, per app and per step verb.
 
 * holds: the time the plan asks to wait (the durations of its ``pause`` steps, as written in
   ``launch_plan.<app>.steps``);
@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -92,10 +93,21 @@ def split(run_dir: Path) -> dict:
                      "steps": len(mine), "result": (run.get("apps") or {}).get(app, {}).get("result")}
     wall = ended - started
     holds = sum(a["holds_s"] for a in apps.values())
+    # Where the automation goes, per verb: a pause's share is its overshoot past the duration it asked for.
+    verbs: dict[str, list[float]] = {}
+    for s in steps:
+        if s["status"] in ("ok", "failed"):
+            took = when(s["ended"]) - when(s["started"])
+            if s["verb"] == "pause" and s["status"] == "ok":
+                took -= seconds(s["args"])
+            verbs.setdefault(s["verb"], []).append(took)
+    by_verb = {verb: {"count": len(t), "total_s": round(sum(t), 1), "median_s": round(statistics.median(t), 2)}
+               for verb, t in sorted(verbs.items(), key=lambda kv: -sum(kv[1]))}
     return {"run_id": run.get("run_id"), "wall_s": round(wall, 1), "holds_s": round(holds, 1),
             "automation_s": round(wall - holds, 1),
             "automation_share": round((wall - holds) / wall, 3) if wall > 0 else None,
             "outside_apps_s": round(wall - sum(a["wall_s"] for a in apps.values()), 1), "apps": apps,
+            "automation_by_verb": by_verb,
             "result": run.get("result")}
 
 
@@ -154,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         share = a["automation_s"] / a["wall_s"] if a["wall_s"] else 0
         print(f"{app:6} {a['wall_s']:8.1f} {a['holds_s']:8.1f} {a['automation_s']:13.1f} {100 * share:6.1f}% "
               f"{a['steps']:6d}  {a['result']}")
+    print(f"{'verb':11} {'steps':>6} {'automation s':>13} {'median s':>9}   (pause: overshoot past its duration)")
+    for verb, v in figures["automation_by_verb"].items():
+        print(f"{verb:11} {v['count']:6d} {v['total_s']:13.1f} {v['median_s']:9.2f}")
     # The same automation beside the production plan's holds: what the share would be on the day, if the
     # automation took as long there as here (gates there also wait for longer metric windows: a floor, not a
     # measurement).
