@@ -14,6 +14,7 @@ from ansible_collections.greenlang.launch.plugins.module_utils.launch_plan impor
     record_checks,
     resume_point,
 )
+from ansible_collections.greenlang.launch.plugins.module_utils.run_records import redact
 
 
 def duration_seconds(value, name="duration"):
@@ -26,6 +27,11 @@ def duration_seconds(value, name="duration"):
         raise AnsibleFilterError(str(e)) from e
 
 
+def redact_secrets(value):
+    """A copy of value whose secret-looking keys (password, token, ...) are masked, at any depth."""
+    return redact(value)[0]
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -34,4 +40,5 @@ class FilterModule(object):
             "duration_seconds": duration_seconds,
             "plan_gate_check": gate_check,
             "record_checks": record_checks,
+            "redact_secrets": redact_secrets,
         }

@@ -192,6 +192,10 @@ def test_a_bad_cbam_release_is_rolled_back_stops_the_wave_and_vcci_stays_live(st
     assert serving_version(stack, "cbam") == "v1"
     assert serving_version(stack, "csrd") == "v1"
     assert "STEP csrd" not in out, "csrd must not start after cbam failed"
+    # The migrate steps carry the database password in command_env: the plan, the steps and the reasons
+    # are printed (and go to AWX job output and Slack) with it masked.
+    assert "STEP vcci 1/" in out and '"PGPASSWORD": "********"' in out
+    assert stack.env["VCCI_DB_PASSWORD"] not in out, "the database password must not be printed"
     assert database_state(stack, "cbam") == cbam_db, "cbam's database must be as before the launch"
     assert database_state(stack, "csrd") == csrd_db
     texts = [r["body"]["text"] for r in received(stack)]

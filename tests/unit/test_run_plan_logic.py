@@ -78,3 +78,17 @@ def test_gate_checks_and_records():
                              "verdict": "fail", "reason": "0.3 > max 0.01"}])
     assert rec == [{"name": "error_rate", "query": "q", "value": 0.3, "threshold": 0.01, "op": "<=",
                     "verdict": "fail", "reason": "0.3 > max 0.01"}]
+
+
+def test_a_step_argument_is_shown_with_its_secrets_masked():
+    from ansible_collections.greenlang.launch.plugins.filter.launch_plan import FilterModule
+
+    redact = FilterModule().filters()["redact_secrets"]
+    migrate = {"command": ["psql", "-f", "002.sql"],
+               "command_env": {"PGHOST": "db", "PGUSER": "app", "PGPASSWORD": "s3cret-value", "PGDATABASE": "vcci"},
+               "verify_queries": [{"sql": "SELECT 1", "api_token": "tok-123"}, {"sql": "SELECT 2", "token": ""}]}
+    shown = redact(migrate)
+    assert shown["command_env"] == {"PGHOST": "db", "PGUSER": "app", "PGPASSWORD": "********", "PGDATABASE": "vcci"}
+    assert shown["verify_queries"] == [{"sql": "SELECT 1", "api_token": "********"}, {"sql": "SELECT 2", "token": ""}]
+    assert migrate["command_env"]["PGPASSWORD"] == "s3cret-value", "the step itself keeps its value"
+    assert redact(["error_rate", "p95"]) == ["error_rate", "p95"] and redact("10s") == "10s"
