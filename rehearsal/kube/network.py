@@ -51,6 +51,12 @@ def stack_tag(state_dir: Path) -> str:
     return hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:7]
 
 
+def bridge_mac(tag: str) -> str:
+    """A locally administered unicast MAC (02:...) of the stack ``tag``."""
+    digest = hashlib.sha256(f"bridge {tag}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
 def _used_networks() -> list[ipaddress.IPv4Network]:
     out = _ip("-4", "-o", "addr", "show").stdout
     nets = []
@@ -94,7 +100,10 @@ class PodNetwork:
                 raise NetworkError(f"no free /24 left in {POD_NETWORK}")
             self.subnet = subnet
             self.gateway = str(subnet.network_address + 1)
-            _ip("link", "add", self.bridge, "type", "bridge")
+            # A bridge without an address of its own takes its lowest port's MAC, so a pod's veth could
+            # change it: the kernel then drops every neighbour entry on it and the pods' entries for the
+            # gateway point at a MAC that is gone. A fixed, locally administered MAC keeps both.
+            _ip("link", "add", self.bridge, "address", bridge_mac(self.tag), "type", "bridge")
             _ip("addr", "add", f"{self.gateway}/{subnet.prefixlen}", "dev", self.bridge)
             _ip("link", "set", self.bridge, "up")
         self.relay.start()
@@ -107,12 +116,14 @@ class PodNetwork:
     # -- pods --------------------------------------------------------------------------------------
 
     def _allocate(self) -> str:
+        """A never used address while the /24 has one, then the longest released (what a client may still
+        hold for an address, a connection or a cached entry, is then least likely to reach the new pod)."""
+        if self._next < self.subnet.num_addresses - 1:
+            self._next += 1
+            return str(self.subnet.network_address + self._next - 1)
         if self._free:
             return str(self.subnet.network_address + self._free.pop(0))
-        if self._next >= self.subnet.num_addresses - 1:
-            raise NetworkError(f"no pod address left in {self.subnet}")
-        self._next += 1
-        return str(self.subnet.network_address + self._next - 1)
+        raise NetworkError(f"no pod address left in {self.subnet}")
 
     def attach(self, uid: str, relay_ports: tuple[int, ...] = ()) -> tuple[str, str]:
         """(netns name, pod IP) for a pod, creating them on first call."""
@@ -133,6 +144,9 @@ class PodNetwork:
             _ip("-n", netns, "link", "set", "lo", "up")
             _ip("-n", netns, "link", "set", "eth0", "up")
             _ip("-n", netns, "route", "add", "default", "via", self.gateway)
+            # The host may still hold the MAC of the pod that had this address before: it would send there
+            # for seconds (stale, delay, probe) and the new pod's probes would time out meanwhile.
+            _ip("neigh", "flush", "to", ip, "dev", self.bridge, check=False)
             for port in relay_ports:
                 self.relay.offer(netns, port)
         except Exception:

@@ -98,3 +98,55 @@ def test_two_stacks_get_different_subnets(tmp_path):
             two.destroy()
     finally:
         one.destroy()
+
+
+def _serve(netns: str, ip: str) -> subprocess.Popen:
+    return subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-m", "http.server", "--bind", ip, "8080"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _first_answer_s(ip: str, wait_s: float = 15) -> float:
+    """Seconds from the first try until the host gets an HTTP answer from ip:8080 (each try: 1 s timeout)."""
+    started = time.monotonic()
+    while True:
+        try:
+            with socket.create_connection((ip, 8080), timeout=1) as conn:
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                if conn.recv(12).startswith(b"HTTP/"):
+                    return time.monotonic() - started
+        except OSError:
+            if time.monotonic() - started > wait_s:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_new_pod_gets_an_address_not_just_released(network):
+    _ns, ip_a = network.attach("uid-a")
+    network.detach("uid-a")
+    _ns, ip_b = network.attach("uid-b")
+    assert ip_b != ip_a
+
+
+def test_a_pod_on_a_reused_address_answers_the_host_at_once(network):
+    # The host's neighbour entry for the address still names the old pod's MAC: without a flush on attach,
+    # the host's packets go to a MAC nobody has until the entry expires (the probes then time out for ~10 s).
+    network.attach("uid-other")  # as in a stack, the bridge keeps other ports (a bridge left empty drops its entries)
+    ns_a, ip = network.attach("uid-old")
+    old = _serve(ns_a, ip)
+    try:
+        _first_answer_s(ip)
+    finally:
+        old.kill()
+        old.wait()
+    network.detach("uid-old")
+    # As a while later in a stack: the entry has gone stale (the kernel then keeps using its MAC for seconds).
+    subprocess.run(["ip", "neigh", "change", ip, "dev", network.bridge, "nud", "stale"], check=True)
+    network._next = network.subnet.num_addresses - 1  # the range is used up: released addresses come back
+    ns_b, ip_b = network.attach("uid-new")
+    assert ip_b == ip
+    new = _serve(ns_b, ip)
+    try:
+        assert _first_answer_s(ip) < 3
+    finally:
+        new.kill()
+        new.wait()
