@@ -25,13 +25,15 @@ description:
     stream's last line is not written again. C(run.json) is only rewritten when the merge changes it.
   - Supports check mode (nothing is written, C(changed) says whether it would be) and diff mode.
   - Writers are serialised with an exclusive lock on C(<run_dir>/.lock), so parallel hosts can share a run dir.
+  - Runs on the controller (an action plugin), whatever the host's connection, because the run directory is
+    the controller's, where the report, the notifications and the next run read it.
 author:
   - GreenLang platform engineering (@greenlang)
 options:
   run_dir:
     description:
       - The run's directory, normally C({{ launch_state_dir }}/runs/{{ launch_run_id }}). Created (with parents)
-        when missing, on the host the module runs on.
+        when missing, on the controller.
     type: path
     required: true
   stream:
@@ -135,52 +137,3 @@ masked:
   elements: str
   sample: [args.password]
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.greenlang.launch.plugins.module_utils.run_records import RecordError, plan_write, write
-
-
-def _mode(value, name, module):
-    try:
-        return int(str(value), 8)
-    except ValueError:
-        module.fail_json(msg="{0}: expected an octal mode such as 0750, got {1!r}".format(name, value))
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            run_dir=dict(type="path", required=True),
-            stream=dict(type="str", required=True, choices=["steps", "rollbacks", "decisions", "artifacts", "run"]),
-            record=dict(type="dict", required=True),
-            key=dict(type="str", no_log=False),
-            dir_mode=dict(type="raw", default="0750"),
-            file_mode=dict(type="raw", default="0640"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    key = p["key"] if p["stream"] != "run" else None
-    try:
-        if module.check_mode:
-            decision = plan_write(p["run_dir"], p["stream"], p["record"], key)
-        else:
-            decision = write(p["run_dir"], p["stream"], p["record"], key,
-                             dir_mode=_mode(p["dir_mode"], "dir_mode", module),
-                             file_mode=_mode(p["file_mode"], "file_mode", module))
-    except RecordError as e:
-        module.fail_json(msg=str(e))
-    except (IOError, OSError) as e:
-        module.fail_json(msg="run_dir: cannot write {0}: {1}".format(p["run_dir"], e))
-    result = {"changed": decision["changed"], "file": decision["path"], "record": decision["record"],
-              "masked": decision["masked"]}
-    if module._diff:
-        result["diff"] = {"before": decision["before"], "after": decision["after"],
-                          "before_header": decision["path"], "after_header": decision["path"]}
-    for where in decision["masked"]:
-        module.warn("launch_record: {0} looks like a secret and was written as ********".format(where))
-    module.exit_json(**result)
-
-
-if __name__ == "__main__":
-    main()
