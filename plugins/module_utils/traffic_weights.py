@@ -607,3 +607,19 @@ def plan(provider, objects, action, stable, canary, weight=None, steps=None, wei
 def _advance_stays(action, current, steps):
     """``advance`` from at or past the last step writes nothing: the weight stays as it is."""
     return action == "advance" and schedule_complete(current, steps)
+
+
+def read_weight(provider, objects, name, stable, canary, canary_name=None, weight_total=100):
+    """The canary's share of traffic (what ``plan(..., "read")`` decides) from a namespace's traffic objects.
+
+    ``objects`` is a list as a list call returns it (for ingress_nginx, the Ingresses of the namespace: the
+    primary ``name`` and its canary ``canary_name``, default ``<name>-canary``). None when ``name`` is absent.
+    """
+    by_name = dict(((o.get("metadata") or {}).get("name"), o) for o in objects or [])
+    main = by_name.get(name)
+    if main is None:
+        return None
+    canary_name = canary_name or "{0}-canary".format(name)
+    found = {"primary": main, "canary": by_name.get(canary_name)} if provider == "ingress_nginx" else {"route": main}
+    return plan(provider, found, "read", stable, canary, weight_total=weight_total,
+                canary_name=canary_name)["weight"]

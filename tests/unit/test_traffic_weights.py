@@ -552,3 +552,32 @@ def test_property_advance_never_goes_down_and_never_skips_a_step(steps, current)
         assert not [s for s in steps if current < s < nxt]
     else:
         assert nxt == current, "at or past the last step the weight stays"
+
+
+# ----------------------------------------------------------------------------- read from listed objects
+
+def test_read_weight_picks_the_named_route_among_the_namespace_objects():
+    other = httproute(rule(ref("vcci-stable", 1), ref("vcci-canary", 1)))
+    other["metadata"]["name"] = "vcci-preview"
+    route = httproute(rule(ref("vcci-stable", 75), ref("vcci-canary", 25)))
+    assert tw.read_weight("gateway_api", [other, route], "vcci", "vcci-stable", "vcci-canary") == 25
+    assert tw.read_weight("gateway_api", [other], "vcci", "vcci-stable", "vcci-canary") is None
+
+
+def test_read_weight_of_ingress_nginx_reads_the_canary_ingress_beside_the_primary():
+    primary = primary_ingress()
+    canary = tw.ingress_build_canary(primary, "vcci-stable", "vcci-canary", "vcci-ingress-canary", 10)
+    objects = [primary, canary]
+    assert tw.read_weight("ingress_nginx", objects, "vcci-ingress", "vcci-stable", "vcci-canary") == 10
+    # No canary Ingress yet: nothing routes to a canary (None, as canary_weight's read says).
+    assert tw.read_weight("ingress_nginx", [primary], "vcci-ingress", "vcci-stable", "vcci-canary") is None
+
+
+def test_read_weight_of_an_openshift_route_with_an_alternate_backend():
+    route = ocp_route(to_weight=60, alternates=[{"kind": "Service", "name": "csrd-canary", "weight": 40}])
+    assert tw.read_weight("openshift_route", [route], "csrd", "csrd-stable", "csrd-canary") == 40
+
+
+def test_read_weight_names_a_bad_provider():
+    with pytest.raises(tw.WeightError, match="provider"):
+        tw.read_weight("istio", [httproute()], "vcci", "a", "b")
