@@ -287,6 +287,46 @@ def test_migration_failing_halfway_leaves_the_database_exactly_as_before(pg, bac
     pg.drop_database(kept)
 
 
+def _backup_taken(pg, db: str, backup_dir: Path, work: Path) -> dict:
+    """A verified backup of ``db`` by the backup role, as its backup_result describes it."""
+    result = run_role("backup", {"backup_app": db, "backup_environment": "rehearsal", "backup_release": "2.0.0",
+                                 "backup_dir": str(backup_dir), "backup_key_tables": ["orders", "customers"],
+                                 **db_vars(pg, "backup", db)}, work / "backup")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [manifest] = manifests(backup_dir)
+    return {"name": manifest["name"], "path": str(backup_dir / manifest["archive"]),
+            "manifest_path": str(backup_dir / f"{manifest['name']}.manifest.json"), "manifest": manifest,
+            "directory": str(backup_dir), "host": "localhost"}
+
+
+def test_a_verified_backup_taken_just_before_is_the_way_back_and_no_second_one_is_made(pg, backup_dir, work):
+    seed_app_db(pg, "vcci")
+    before = db_state(pg, "vcci")
+    taken = _backup_taken(pg, "vcci", backup_dir, work)
+    sql = work / "0002_half_failing.sql"
+    sql.write_text(HALF_FAILING_MIGRATION)
+    result = run_role("migrate", migrate_vars(pg, "vcci", backup_dir, sql, migrate_backup_taken=taken), work / "m")
+    assert result.returncode != 0
+    assert f"The way back is {taken['name']}" in result.stdout
+    assert f"Restored: vcci from backup {taken['name']}" in result.stdout
+    assert [m["name"] for m in manifests(backup_dir)] == [taken["name"]], "no second backup"
+    assert db_state(pg, "vcci") == before
+    for kept in [d for d in databases(pg) if d.startswith("vcci__pre_restore_")]:
+        pg.drop_database(kept)
+
+
+def test_a_backup_of_another_database_is_not_taken_as_the_way_back(pg, backup_dir, work):
+    seed_app_db(pg, "cbam")
+    seed_app_db(pg, "csrd")
+    other = _backup_taken(pg, "csrd", backup_dir, work)
+    sql = work / "0002_good.sql"
+    sql.write_text(GOOD_MIGRATION)
+    result = run_role("migrate", migrate_vars(pg, "cbam", backup_dir, sql, migrate_backup_taken=other), work / "m")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "The way back is" not in result.stdout
+    assert sorted(m["app"] for m in manifests(backup_dir)) == ["cbam", "csrd"], "migrate took its own backup"
+
+
 def test_successful_migration_records_schema_versions_and_keeps_its_backup(pg, backup_dir, work):
     seed_app_db(pg, "cbam")
     sql = work / "0002_good.sql"
