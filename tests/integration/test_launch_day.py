@@ -31,7 +31,7 @@ import pytest
 from rehearsal.launch_day import TRAFFIC
 from rehearsal.load import LoadGenerator
 from rehearsal.services.registry import ImageRegistry
-from rehearsal.testing import StackRun
+from rehearsal.testing import SHORT_HOLDS, StackRun
 
 # A whole launch (or week) per test: the long tier, `make test-slow`.
 pytestmark = pytest.mark.slow
@@ -63,8 +63,7 @@ def playbook_env(stack: StackRun) -> dict[str, str]:
 def launch(stack: StackRun, *args: str, extra: dict | None = None, timeout: float = LAUNCH_TIMEOUT,
            limit: str | None = "rehearsal") -> subprocess.CompletedProcess:
     cmd = [ANSIBLE_PLAYBOOK, "playbooks/launch-day.yml", *(["-l", limit] if limit else []), *args]
-    if extra:
-        cmd += ["-e", json.dumps(extra)]
+    cmd += ["-e", json.dumps({**SHORT_HOLDS, **(extra or {})})]
     return subprocess.run(cmd, cwd=REPO_ROOT, env=playbook_env(stack), capture_output=True, text=True,
                           timeout=timeout, check=False)
 

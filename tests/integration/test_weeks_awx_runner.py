@@ -33,7 +33,7 @@ import yaml
 
 from rehearsal.launch_day import TRAFFIC
 from rehearsal.load import LoadGenerator
-from rehearsal.testing import StackRun
+from rehearsal.testing import SHORT_HOLDS, StackRun
 
 # A whole launch (or week) per test: the long tier, `make test-slow`.
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def run_job(stack: StackRun, playbook: str, extravars: dict, work: Path) -> tupl
     (pdd / "project").symlink_to(REPO_ROOT)
     shutil.copytree(REPO_ROOT / "inventories" / "rehearsal", pdd / "inventory")
     (pdd / "env").mkdir()
-    (pdd / "env" / "extravars").write_text(yaml.safe_dump(extravars))
+    (pdd / "env" / "extravars").write_text(yaml.safe_dump({**SHORT_HOLDS, **extravars}))
     envvars = {**stack.env, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
                "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin"}
     (pdd / "env" / "envvars").write_text(yaml.safe_dump(envvars))
