@@ -18,6 +18,28 @@ def _in_netns(netns: str, code: str, timeout: float = 20) -> subprocess.Complete
                           text=True, timeout=timeout, check=False)
 
 
+def _serve(netns: str, ip: str) -> subprocess.Popen:
+    return subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-m", "http.server", "--bind", ip, "8080"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _first_answer_s(ip: str, wait_s: float = 15) -> float:
+    """Seconds from the first try until the host gets an HTTP answer from ip:8080 (each try: 1 s timeout)."""
+    started = time.monotonic()
+    while True:
+        try:
+            with socket.create_connection((ip, 8080), timeout=1) as conn:
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                if conn.recv(12).startswith(b"HTTP/"):
+                    return time.monotonic() - started
+        except OSError:
+            if time.monotonic() - started > wait_s:
+                raise
+        if time.monotonic() - started > wait_s:
+            raise AssertionError(f"{ip}:8080 gave no HTTP answer within {wait_s} s")
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def network(tmp_path):
     net = PodNetwork(tmp_path).create()
@@ -32,18 +54,9 @@ def test_each_pod_gets_its_own_address_reachable_from_the_host_over_the_bridge(n
     ns_b, ip_b = network.attach("uid-b")
     assert ip_a != ip_b and ns_a != ns_b
     assert {ip_a, ip_b} <= {str(h) for h in network.subnet.hosts()}
-    server = subprocess.Popen(["ip", "netns", "exec", ns_a, sys.executable, "-m", "http.server", "--bind", ip_a,
-                               "8080"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = _serve(ns_a, ip_a)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection((ip_a, 8080), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        _first_answer_s(ip_a)
         # The other pod reaches it too (pod to pod over the bridge), but not on its own loopback.
         ok = _in_netns(ns_b, f"import urllib.request as u; print(u.urlopen('http://{ip_a}:8080/', timeout=5).status)")
         assert ok.stdout.strip() == "200", ok.stderr
@@ -98,26 +111,6 @@ def test_two_stacks_get_different_subnets(tmp_path):
             two.destroy()
     finally:
         one.destroy()
-
-
-def _serve(netns: str, ip: str) -> subprocess.Popen:
-    return subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-m", "http.server", "--bind", ip, "8080"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _first_answer_s(ip: str, wait_s: float = 15) -> float:
-    """Seconds from the first try until the host gets an HTTP answer from ip:8080 (each try: 1 s timeout)."""
-    started = time.monotonic()
-    while True:
-        try:
-            with socket.create_connection((ip, 8080), timeout=1) as conn:
-                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                if conn.recv(12).startswith(b"HTTP/"):
-                    return time.monotonic() - started
-        except OSError:
-            if time.monotonic() - started > wait_s:
-                raise
-            time.sleep(0.05)
 
 
 def test_a_new_pod_gets_an_address_not_just_released(network):
